@@ -1,0 +1,135 @@
+"""The run configuration: one frozen object built from a config file and CLI flags.
+
+Precedence: CLI flag > config file (``--config run.toml``) > default. The keys of a config
+file are the field names below; per-method parameters go in ``[params.<method>]`` tables.
+See configs/README.md for the documented keys.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+from xai_cli.errors import ConfigError, did_you_mean
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that decides what a run does.
+
+    Attributes are documented in configs/README.md; ``output_key()`` hashes the ones that
+    change outputs, which resume uses to tell a finished input from a stale one.
+    """
+
+    model: str | None = None
+    weights: str | None = None
+    labels: Path | None = None
+    methods: tuple[str, ...] = ("gradcam",)
+    params: dict[str, dict[str, object]] = field(default_factory=dict)
+    inputs: tuple[Path, ...] = ()
+    out: Path = Path("xai-out")
+    target: str | None = None
+    top_k: int = 1
+    batch_size: int = 32
+    device: str = "auto"
+    workers: int | None = None  # None: one per spare core (at most 8)
+    writer_threads: int | None = None  # None: half the cores, at least 1
+    seed: int = 0
+    save_raw: bool = False
+    render_max_side: int = 2048
+    max_pixels: int | None = None  # decompression-bomb guard; None: PIL's default (~89 Mpx)
+    trust_checkpoint: bool = False
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.model:
+            raise ConfigError("no model given", "pass --model NAME (see 'xai models'), e.g. --model demo-digits")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
+        if self.top_k < 1:
+            raise ConfigError(f"top_k must be at least 1, not {self.top_k}")
+        if self.target is not None and self.top_k != 1:
+            raise ConfigError("--target and --top-k cannot be used together", "explain one fixed class, or the top k")
+
+    def to_dict(self) -> dict:
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, Path):
+                v = str(v)
+            elif isinstance(v, tuple):
+                v = [str(x) if isinstance(x, Path) else x for x in v]
+            out[f.name] = v
+        return out
+
+    def output_key(self) -> str:
+        """A hash of the settings that change an input's outputs (not paths, batch or device)."""
+        keep = ("model", "weights", "labels", "methods", "params", "target", "top_k", "seed", "save_raw", "render_max_side")
+        d = {k: v for k, v in self.to_dict().items() if k in keep}
+        return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
+_PATHS = {"labels", "out"}
+
+
+def load_config_file(path: Path) -> dict:
+    """Read a TOML run config into RunConfig keyword arguments (paths resolved from the file's folder).
+
+    Raises:
+        ConfigError: Unreadable file, bad TOML, or unknown keys (with suggestions).
+    """
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"cannot read config {path}: {e.strerror}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config {path} is not valid TOML: {e}") from e
+    unknown = [k for k in data if k not in FIELDS]
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in {path}", did_you_mean(unknown[0], FIELDS) or "see configs/README.md")
+    base = path.parent
+    out = dict(data)
+    for k in _PATHS & out.keys():
+        out[k] = (base / out[k]) if not Path(out[k]).is_absolute() else Path(out[k])
+    if "inputs" in out:
+        out["inputs"] = tuple(base / p for p in out["inputs"])
+    if "methods" in out:
+        m = out["methods"]
+        out["methods"] = tuple(m.split(",") if isinstance(m, str) else m)
+    if "params" in out and not all(isinstance(v, dict) for v in out["params"].values()):
+        raise ConfigError(f"[params] in {path} must hold tables, like [params.gradcam]")
+    return out
+
+
+def build_config(file: Path | None, overrides: dict) -> RunConfig:
+    """Merge a config file with the CLI's explicitly given flags (``None`` = not given)."""
+    values = load_config_file(file) if file else {}
+    params = {k: dict(v) for k, v in values.get("params", {}).items()}
+    for method, kv in (overrides.pop("params", None) or {}).items():
+        params.setdefault(method, {}).update(kv)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    values["params"] = params
+    try:
+        return RunConfig(**values)
+    except TypeError as e:
+        raise ConfigError(f"bad configuration: {e}") from e
+
+
+def parse_param(items: list[str]) -> dict[str, dict[str, str]]:
+    """``["gradcam.layer=layer3", "ig.steps=64"]`` -> ``{"gradcam": {"layer": "layer3"}, "ig": {"steps": "64"}}``."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        method, dot, name = key.partition(".")
+        if not sep or not dot or not method or not name:
+            raise ConfigError(f"bad --param {item!r}", "write METHOD.NAME=VALUE, e.g. --param ig.steps=64")
+        out.setdefault(method.strip(), {})[name.strip()] = value.strip()
+    return out
+
+

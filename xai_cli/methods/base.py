@@ -1,0 +1,106 @@
+"""What every method is: ``explain()`` validates and formats, ``_explain()`` does the maths.
+
+Methods see tensors on the model's device, never paths or CLI options. Hooks they add to
+the model are removed before ``explain`` returns, also when it raises.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+
+@dataclass
+class Explanation:
+    """A batch of attribution maps.
+
+    Attributes:
+        maps: (N, H, W) float32, in model-input pixels (image methods) or (N, T) per token.
+        details: One JSON-able dict per item (e.g. the completeness error of IG).
+        layer: The layer the maps were taken from, for layer methods.
+    """
+
+    maps: torch.Tensor
+    details: list[dict] = field(default_factory=list)
+    layer: str | None = None
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """The per-channel mean/std the model's preprocessing applied (identity by default)."""
+
+    mean: tuple[float, ...] = (0.0, 0.0, 0.0)
+    std: tuple[float, ...] = (1.0, 1.0, 1.0)
+
+    def tensors(self, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        shape = (1, len(self.mean)) + (1,) * (like.dim() - 2)
+        mean = torch.tensor(self.mean, dtype=like.dtype, device=like.device).view(shape)
+        std = torch.tensor(self.std, dtype=like.dtype, device=like.device).view(shape)
+        return mean, std
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """A method without parameters."""
+
+
+class Method(ABC):
+    """Base class of every explanation method.
+
+    Subclasses set the class attributes, define a frozen ``Params`` dataclass, and implement
+    ``_explain``. Register them with ``@register_method``.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str]
+    paper: ClassVar[str]
+    modalities: ClassVar[tuple[str, ...]] = ("image",)
+    signed: ClassVar[bool] = False  # maps take both signs: render with a diverging colormap
+    Params: ClassVar[type] = NoParams
+
+    def __init__(self, model: nn.Module, params=None, normalization: Normalization | None = None) -> None:
+        self.model = model
+        self.params = params if params is not None else self.Params()
+        self.normalization = normalization or Normalization()
+
+    def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
+        """Model inputs -> pixel values in [0, 1] (for segmenting, or for baselines like 'black')."""
+        mean, std = self.normalization.tensors(x)
+        return x * std + mean
+
+    def from_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixel values in [0, 1] -> model inputs."""
+        mean, std = self.normalization.tensors(pixels)
+        return (pixels - mean) / std
+
+    def explain(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int] | None = None) -> Explanation:
+        """Explain ``model(inputs)[i, targets[i]]`` for each item i.
+
+        Args:
+            inputs: (N, C, H, W) model inputs, already preprocessed, on the model's device.
+            targets: (N,) class indices.
+            seeds: One seed per item, for sampling methods; a result depends only on its seed.
+
+        Returns:
+            An ``Explanation`` with (N, H, W) float32 maps.
+        """
+        if inputs.shape[0] != targets.shape[0]:
+            raise ValueError(f"{inputs.shape[0]} inputs but {targets.shape[0]} targets")
+        seeds = seeds if seeds is not None else [0] * inputs.shape[0]
+        out = self._explain(inputs.detach(), targets.to(inputs.device), seeds)
+        out.maps = out.maps.detach().float()
+        return out
+
+    @abstractmethod
+    def _explain(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int]) -> Explanation:
+        """The method's maths on one batch."""
+
+    def describe(self) -> dict:
+        """Parameters for the JSON record."""
+        from dataclasses import asdict
+
+        return asdict(self.params)

@@ -1,0 +1,77 @@
+"""Grad-CAM: Selvaraju et al., "Grad-CAM: Visual Explanations from Deep Networks via
+Gradient-based Localization", ICCV 2017. https://arxiv.org/abs/1610.02391
+
+    alpha_k^c = mean_ij  d y^c / d A^k_ij
+    L^c       = ReLU( sum_k alpha_k^c A^k )
+
+upsampled bilinearly to the input size, as Captum's ``LayerAttribution.interpolate`` and
+pytorch-grad-cam do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from xai_cli.methods.base import Explanation, Method
+from xai_cli.methods.registry import register_method
+from xai_cli.models.layers import find_spatial_layer, get_layer
+
+
+@dataclass(frozen=True)
+class GradCamParams:
+    layer: str | None = None  # dotted module name; None = the last layer with a spatial grid
+
+
+@register_method
+class GradCAM(Method):
+    name = "gradcam"
+    summary = "class activation map from the last spatial layer's gradient-weighted channels"
+    paper = "Selvaraju et al. 2017, arXiv:1610.02391"
+    Params = GradCamParams
+
+    def __init__(self, model, params=None, normalization=None) -> None:
+        super().__init__(model, params, normalization)
+        self._layer_name: str | None = self.params.layer
+        if self._layer_name is not None:
+            get_layer(model, self._layer_name)  # fail early, with suggestions
+
+    def layer_name(self, example: torch.Tensor) -> str:
+        if self._layer_name is None:
+            self._layer_name = find_spatial_layer(self.model, example[:1])
+        return self._layer_name
+
+    def _explain(self, inputs, targets, seeds):
+        name = self.layer_name(inputs)
+        acts, grads = _activations_and_gradients(self.model, get_layer(self.model, name), inputs, targets)
+        weights = grads.mean(dim=(2, 3), keepdim=True)  # (N, K, 1, 1)
+        cam = F.relu((weights * acts).sum(dim=1, keepdim=True))  # (N, 1, h, w)
+        cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)  # (N, 1, H, W)
+        return Explanation(cam[:, 0], layer=name)
+
+
+def _activations_and_gradients(model, layer, inputs, targets) -> tuple[torch.Tensor, torch.Tensor]:
+    """A forward pass that keeps ``layer``'s output A, and dy_target/dA. The hook is always removed.
+
+    Only the gradient w.r.t. A is computed (``autograd.grad``), not the weights' or the input's,
+    so the backward pass stops at the layer.
+    """
+    store: dict[str, torch.Tensor] = {}
+
+    def keep(_module, _inputs, output):
+        if not output.requires_grad:  # weights are frozen and inputs need no grad: make A a leaf
+            output = output.detach().requires_grad_(True)
+        store["a"] = output
+        return output
+
+    handle = layer.register_forward_hook(keep)
+    try:
+        with torch.enable_grad():
+            logits = model(inputs)  # (N, classes)
+            score = logits.gather(1, targets[:, None]).sum()  # items are independent: sum = per-item grads
+            (grad,) = torch.autograd.grad(score, store["a"])
+    finally:
+        handle.remove()
+    return store["a"].detach(), grad.detach()

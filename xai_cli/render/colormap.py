@@ -1,0 +1,33 @@
+"""Colour maps as 256-entry lookup tables, so rendering needs numpy only.
+
+The anchors are matplotlib's ``turbo`` (sequential, for non-negative maps such as Grad-CAM)
+and ``RdBu_r`` (diverging, white at zero, for signed maps such as IG), sampled at 17 points
+and interpolated linearly; tests/render compares them with matplotlib's own tables.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+_TURBO = [[48, 18, 59], [64, 64, 162], [70, 107, 227], [66, 148, 255], [40, 188, 235], [24, 221, 194],
+          [50, 242, 152], [109, 254, 98], [164, 252, 60], [205, 236, 52], [238, 207, 58], [253, 172, 52],
+          [251, 126, 33], [235, 80, 14], [208, 47, 5], [169, 22, 1], [122, 4, 3]]
+_RDBU_R = [[5, 48, 97], [23, 82, 144], [42, 113, 178], [63, 142, 192], [107, 172, 209], [155, 201, 224],
+           [194, 221, 236], [224, 236, 243], [247, 246, 246], [251, 229, 216], [251, 204, 180], [245, 170, 137],
+           [228, 128, 102], [208, 85, 72], [186, 40, 50], [147, 14, 38], [103, 0, 31]]
+
+
+def _lut(anchors: list[list[int]]) -> np.ndarray:
+    a = np.asarray(anchors, dtype=np.float64)
+    x = np.linspace(0, 1, len(a))
+    t = np.linspace(0, 1, 256)
+    return np.stack([np.interp(t, x, a[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+
+
+LUTS = {"turbo": _lut(_TURBO), "rdbu_r": _lut(_RDBU_R)}
+
+
+def apply(values01: np.ndarray, name: str) -> np.ndarray:
+    """Colour an array of values in [0, 1] (NaN -> 0): (...) float -> (..., 3) uint8."""
+    idx = np.nan_to_num(values01, nan=0.0).clip(0, 1) * 255
+    return LUTS[name][idx.round().astype(np.uint8)]
