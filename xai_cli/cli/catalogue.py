@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated
 
 import typer
@@ -49,4 +50,4 @@ def models(
 def _print_table(table: Table) -> None:
     from rich.console import Console
 
-    Console(soft_wrap=False).print(table)
+    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(table)

@@ -48,6 +48,9 @@ def explain(
     max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="Refuse images larger than this many pixels (decompression-bomb guard). [default: PIL's 89 M]")] = None,
     trust_checkpoint: Annotated[bool | None, typer.Option("--trust-checkpoint", help="Allow unpickling full-model checkpoints and TorchScript (runs code from the file).")] = None,
     trust_remote_code: Annotated[bool | None, typer.Option("--trust-remote-code", help="Let a Hugging Face repo run its own code.")] = None,
+    force: Annotated[bool | None, typer.Option("--force", help="Redo every input. Default: resume, skipping inputs whose outputs are complete for the same content and settings.")] = None,
+    max_failures: Annotated[int | None, typer.Option("--max-failures", min=0, help="Stop once more than N inputs have failed (exit 1).")] = None,
+    fail_on_error: Annotated[bool, typer.Option("--fail-on-error", help="Stop at the first failed input (same as --max-failures 0).")] = False,
     config: ConfigFile = None,
     fmt: Format = OutputFormat.text,
     quiet: Quiet = False,
@@ -70,12 +73,14 @@ def explain(
         "inputs": tuple(inputs) if inputs else None, "batch_size": batch_size, "device": device,
         "workers": workers, "seed": seed, "save_raw": save_raw, "max_pixels": max_pixels,
         "trust_checkpoint": trust_checkpoint, "trust_remote_code": trust_remote_code, "params": params,
+        "force": force, "max_failures": 0 if fail_on_error else max_failures,
     })
     summary = pipeline.run(cfg)
     if fmt == OutputFormat.json:
         console.result(json.dumps(summary.to_dict(), indent=2))
     else:
-        console.result(f"{summary.ok}/{summary.total} inputs explained, {summary.failed} failed -> {summary.out}")
+        resumed = f" ({summary.skipped} already done)" if summary.skipped else ""
+        console.result(f"{summary.ok}/{summary.total} inputs explained{resumed}, {summary.failed} failed -> {summary.out}")
     for f in summary.failures[:10]:
         console.warn(f"{f['input']}: {f['reason']}")
     if len(summary.failures) > 10:

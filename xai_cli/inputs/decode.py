@@ -70,12 +70,31 @@ def to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
-def decode_image(index: int, path: Path, preprocess: Preprocess) -> ImageItem | Failure:
-    """Read, hash, decode and preprocess one image; never raises for a bad file."""
+@dataclass
+class Skipped:
+    """An input whose outputs from an earlier run are complete and current (resume)."""
+
+    index: int
+    sha256: str
+    outputs: list[str]
+
+
+def read_input(path: Path) -> tuple[bytes | None, str | None]:
+    """The file's bytes, or (None, one-line reason)."""
     try:
-        data = path.read_bytes()
+        return path.read_bytes(), None
+    except IsADirectoryError:
+        return None, "is a folder, not a file"
     except OSError as e:
-        return Failure(index, f"cannot read file: {e.strerror or e}")
+        return None, f"cannot read file: {e.strerror or e}"
+
+
+def decode_image(index: int, path: Path, preprocess: Preprocess, data: bytes | None = None) -> ImageItem | Failure:
+    """Hash, decode and preprocess one image (read from ``path`` unless ``data`` is given); never raises for a bad file."""
+    if data is None:
+        data, problem = read_input(path)
+        if data is None:
+            return Failure(index, problem)
     digest = hashlib.sha256(data).hexdigest()
     if not data:
         return Failure(index, "empty file (0 bytes): re-export or remove it", digest)

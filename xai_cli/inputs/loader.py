@@ -1,48 +1,76 @@
-"""Batches of decoded inputs from DataLoader workers; bad files travel as ``Failure`` records."""
+"""Batches of decoded inputs from DataLoader workers.
+
+Bad files travel as ``Failure`` records and finished ones (resume) as ``Skipped``: the
+workers read and hash each file once, so neither costs the main process anything.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from xai_cli.inputs.decode import Failure, ImageItem, decode_image
+from xai_cli.inputs.decode import Failure, ImageItem, Skipped, decode_image, read_input
 from xai_cli.inputs.discover import InputFile
 from xai_cli.models.preprocess import Preprocess
+from xai_cli.outputs.resume import completed_outputs
+
+
+@dataclass(frozen=True)
+class ResumeCheck:
+    """What a worker needs to tell a finished input: where its record is, and the run's key."""
+
+    root: Path
+    records: tuple[Path, ...]  # the record path of each input, by index
+    config_key: str
 
 
 @dataclass
 class Batch:
-    """One loader batch: the decoded items (stacked) and the failures, in input order."""
+    """One loader batch: decoded items, failures and skipped inputs, each in input order."""
 
     items: list[ImageItem]
     failures: list[Failure]
+    skipped: list[Skipped]
 
     def stacked(self) -> torch.Tensor:
         return torch.stack([it.tensor for it in self.items])  # (N, 3, crop, crop)
 
+    def __len__(self) -> int:
+        return len(self.items) + len(self.failures) + len(self.skipped)
+
 
 class _Images(Dataset):
-    def __init__(self, files: list[InputFile], preprocess: Preprocess) -> None:
-        self.files, self.preprocess = files, preprocess
+    def __init__(self, files: list[InputFile], preprocess: Preprocess, resume: ResumeCheck | None) -> None:
+        self.files, self.preprocess, self.resume = files, preprocess, resume
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> ImageItem | Failure:
-        return decode_image(i, self.files[i].path, self.preprocess)
+    def __getitem__(self, i: int) -> ImageItem | Failure | Skipped:
+        data, problem = read_input(self.files[i].path)
+        if data is None:
+            return Failure(i, problem)
+        if self.resume is not None:
+            digest = hashlib.sha256(data).hexdigest()
+            done = completed_outputs(self.resume.records[i], self.resume.root, digest, self.resume.config_key)
+            if done is not None:
+                return Skipped(i, digest, done)
+        return decode_image(i, self.files[i].path, self.preprocess, data)
 
 
-def _collate(records: list[ImageItem | Failure], pin: bool) -> Batch:
+def _collate(records: list[ImageItem | Failure | Skipped], pin: bool) -> Batch:
     items = [r for r in records if isinstance(r, ImageItem)]
-    if pin and items:
+    if pin:
         for it in items:
             it.tensor = it.tensor.pin_memory()
-    return Batch(items, [r for r in records if isinstance(r, Failure)])
+    return Batch(items, [r for r in records if isinstance(r, Failure)], [r for r in records if isinstance(r, Skipped)])
 
 
 def default_workers() -> int:
@@ -50,12 +78,11 @@ def default_workers() -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
-def iter_batches(files: list[InputFile], preprocess: Preprocess, batch_size: int,
-                 workers: int, pin_memory: bool = False) -> Iterator[Batch]:
+def iter_batches(files: list[InputFile], preprocess: Preprocess, batch_size: int, workers: int,
+                 pin_memory: bool = False, resume: ResumeCheck | None = None) -> Iterator[Batch]:
     """Decode ``files`` in ``workers`` processes, yielding batches in input order."""
     loader = DataLoader(
-        _Images(files, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers,
+        _Images(files, preprocess, resume), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=partial(_collate, pin=pin_memory), prefetch_factor=4 if workers else None,
-        persistent_workers=False,
     )
     yield from loader

@@ -35,6 +35,7 @@ class Writer:
         # The manifest describes this run: one line per input, written as each input completes.
         self._manifest = open(root / MANIFEST, "w", encoding="utf-8")
         self.lines: list[dict] = []
+        self.failed = 0
 
     def submit(self, job: Callable[[], dict]) -> None:
         self._pending.append(self._pool.submit(job))
@@ -54,6 +55,7 @@ class Writer:
         self._manifest.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._manifest.flush()  # a killed run keeps every line written so far
         self.lines.append(line)
+        self.failed += line["status"] != "ok"
 
     def close(self) -> None:
         """Wait for every job, write their lines, and fsync the manifest."""

@@ -1,0 +1,118 @@
+"""One batch of images on the device: predict, choose targets, run every method, hand each
+input's results to a writer job. A batch that runs out of GPU memory is halved and retried,
+down to single inputs; an input that fails alone is recorded as failed.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+
+import torch
+
+from xai_cli.config import RunConfig
+from xai_cli.errors import XaiError
+from xai_cli.inputs.decode import ImageItem
+from xai_cli.inputs.discover import InputFile
+from xai_cli.methods.base import Method
+from xai_cli.methods.targets import choose_targets
+from xai_cli.models.preprocess import to_original
+from xai_cli.models.registry import LoadedModel
+from xai_cli.outputs.items import ItemJob, MapResult, write_failure, write_item
+from xai_cli.outputs.layout import Layout
+from xai_cli.summary import SCHEMA_VERSION, attribution_stats, prediction_entry
+
+PREDICTION_TOP = 5  # classes listed in each record's prediction
+Job = Callable[[], dict]
+
+
+@dataclass
+class Engine:
+    """Everything fixed for the run; ``explain(items)`` is called once per loader batch."""
+
+    cfg: RunConfig
+    loaded: LoadedModel
+    methods: list[Method]
+    files: list[InputFile]
+    layout: Layout
+    device: torch.device
+    fixed_target: int | None
+    oom_splits: int = 0  # how often a batch was halved after running out of memory
+    stats: dict = field(default_factory=lambda: {"predict_s": 0.0, "methods_s": {}})
+
+    def explain(self, items: list[ImageItem]) -> dict[int, Job]:
+        """Writer jobs for ``items``, keyed by input index; never raises for one input's failure."""
+        try:
+            return self._explain(items)
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if len(items) == 1:
+                return {items[0].index: self._failure(items[0], "out of GPU memory even alone: try --device cpu or a smaller model")}
+            self.oom_splits += 1
+            half = len(items) // 2
+            return {**self.explain(items[:half]), **self.explain(items[half:])}
+        except XaiError:
+            raise  # a configuration problem (e.g. no layer for Grad-CAM): every input would fail alike
+        except Exception as e:  # one batch failing must not end the run: record its inputs
+            reason = f"{type(e).__name__}: {str(e)[:200]}"
+            return {it.index: self._failure(it, reason) for it in items}
+
+    def _failure(self, it: ImageItem, reason: str) -> Job:
+        src = self.files[it.index]
+        return partial(write_failure, src.rel, str(src.path), reason, it.sha256, self.loaded.identity(), self.layout)
+
+    def _explain(self, items: list[ImageItem]) -> dict[int, Job]:
+        t0 = time.perf_counter()
+        x = torch.stack([it.tensor for it in items]).to(self.device, non_blocking=True)  # (N, 3, H, W)
+        with torch.no_grad():
+            probs = torch.softmax(self.loaded.module(x).float(), dim=1)  # (N, classes)
+        order = torch.sort(probs, dim=1, descending=True, stable=True)
+        top_idx = order.indices[:, :PREDICTION_TOP].cpu().tolist()
+        top_p = order.values[:, :PREDICTION_TOP].cpu().tolist()
+        targets = choose_targets(probs, self.fixed_target, self.cfg.top_k)  # (N, K)
+        target_p = probs.gather(1, targets).cpu().tolist()
+        self.stats["predict_s"] += time.perf_counter() - t0
+        seeds = [item_seed(self.cfg.seed, it.sha256) for it in items]
+        n, k_count = len(items), targets.shape[1]
+        per_item: list[list[MapResult]] = [[] for _ in range(n)]
+        for method in self.methods:
+            for k in range(k_count):
+                t = time.perf_counter()
+                expl = method.explain(x, targets[:, k], seeds)
+                stats = attribution_stats(expl.maps)
+                maps = expl.maps.cpu().numpy()  # waits for the device: the timing below is real
+                seconds = time.perf_counter() - t
+                self.stats["methods_s"][method.name] = self.stats["methods_s"].get(method.name, 0.0) + seconds
+                for i, it in enumerate(items):
+                    idx = int(targets[i, k])
+                    peak = stats[i]["peak_input_px"]
+                    stats[i]["peak_xy"] = [round(v, 2) for v in to_original((peak[1], peak[0]), it.box, maps.shape[-1])]
+                    target = {"rank": k + 1, "index": idx, "label": self.loaded.label(idx), "probability": target_p[i][k]}
+                    per_item[i].append(MapResult(method.name, method.signed, target, maps[i], stats[i], method.describe(),
+                                                 expl.layer, seconds / n, expl.details[i] if expl.details else {}))
+        return {it.index: self._job(it, top_idx[i], top_p[i], per_item[i], k_count > 1) for i, it in enumerate(items)}
+
+    def _job(self, it: ImageItem, top_idx: list[int], top_p: list[float], results: list[MapResult], several: bool) -> Job:
+        src = self.files[it.index]
+        base = {
+            "schema_version": SCHEMA_VERSION,
+            "status": "ok",
+            "input": {"path": str(src.path), "rel": str(src.rel), "sha256": it.sha256, "size": list(it.size),
+                      "mode": it.mode, "notes": it.notes},
+            "model": self.loaded.identity(),
+            "preprocess": {**self.loaded.preprocess.to_dict(), "crop_box": it.box.to_list()},
+            "prediction": prediction_entry(top_idx, top_p, self.loaded.labels),
+            "config_key": self.cfg.output_key(),
+        }
+        job = ItemJob(src.rel, str(src.path), base, it.original, tuple(it.box.to_list()), results, several,
+                      self.loaded.name, self.cfg.save_raw, self.cfg.render_max_side)
+        return partial(write_item, job, self.layout)
+
+
+def item_seed(seed: int, sha256: str) -> int:
+    """A per-input seed from the run seed and the input's content: independent of input order."""
+    import hashlib
+
+    return int.from_bytes(hashlib.sha256(f"{seed}:{sha256}".encode()).digest()[:4], "little")

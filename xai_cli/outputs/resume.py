@@ -1,0 +1,22 @@
+"""Resume: an input is done when its record says ok for the same content and configuration,
+and every file the record names is on disk."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def completed_outputs(record_path: Path, root: Path, sha256: str, config_key: str) -> list[str] | None:
+    """The outputs of a finished input, or None if it must be (re)done."""
+    try:
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # missing, or unreadable: redo (writes are atomic, so this is rare)
+    if (record.get("status") != "ok" or record.get("config_key") != config_key
+            or record.get("input", {}).get("sha256") != sha256):
+        return None
+    outputs = [e[k] for entries in record.get("methods", {}).values() for e in entries for k in ("png", "raw") if e.get(k)]
+    if not all((root / o).is_file() for o in outputs):
+        return None
+    return outputs
