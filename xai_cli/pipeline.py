@@ -19,13 +19,13 @@ import torch
 
 from xai_cli import __version__, console
 from xai_cli.config import RunConfig
-from xai_cli.engine import Engine
 from xai_cli.errors import UsageError
-from xai_cli.inputs.discover import discover
+from xai_cli.inputs.discover import check_paths, discover
 from xai_cli.inputs.loader import ResumeCheck, default_workers, iter_batches
 from xai_cli.methods.base import Method, Normalization
 from xai_cli.methods.registry import build_params, get_method, parse_method_list
 from xai_cli.methods.targets import parse_target
+from xai_cli.modalities import MODALITIES
 from xai_cli.models.registry import LoadedModel, ModelRequest, load_model
 from xai_cli.outputs import atomic
 from xai_cli.outputs.items import write_failure
@@ -57,7 +57,8 @@ def build_methods(cfg: RunConfig, loaded: LoadedModel) -> list[Method]:
     if unused:
         raise UsageError(f"parameters given for {sorted(unused)[0]!r}, which is not among --method {','.join(names)}")
     norm = Normalization(loaded.preprocess.mean, loaded.preprocess.std) if loaded.preprocess else None
-    return [get_method(n)(loaded.module, build_params(get_method(n), cfg.params.get(n, {})), norm) for n in names]
+    classes = [get_method(n, loaded.modality) for n in names]
+    return [cls(loaded.module, build_params(cls, cfg.params.get(cls.name, {})), norm) for cls in classes]
 
 
 class _Stop:
@@ -99,23 +100,25 @@ def run(cfg: RunConfig) -> RunSummary:
         from PIL import Image
 
         Image.MAX_IMAGE_PIXELS = cfg.max_pixels
-    files = discover(list(cfg.inputs))
-    if not files:
-        raise UsageError(f"no images found in {', '.join(map(str, cfg.inputs))}",
-                         "inputs are .jpg .jpeg .png .bmp .webp .tif .tiff .gif files, searched recursively")
+    check_paths(list(cfg.inputs))  # missing paths fail before the (slow) model load
     loaded = load_model(ModelRequest(cfg.model, cfg.weights, cfg.labels, cfg.trust_checkpoint, cfg.trust_remote_code), device)
+    modality = MODALITIES[loaded.modality]
+    files = modality.expand(discover(list(cfg.inputs), modality.extensions))
+    if not files:
+        raise UsageError(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))}",
+                         f"{modality.name} inputs are {' '.join(sorted(modality.extensions))} files, searched recursively")
     methods = build_methods(cfg, loaded)
-    fixed = parse_target(cfg.target, loaded.labels, _num_classes(loaded, device))
+    fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
     load_s = time.perf_counter() - t0
     with OutputLock(cfg.out):
-        return _run_locked(cfg, files, loaded, methods, fixed, device, started, t0, load_s)
+        return _run_locked(cfg, modality, files, loaded, methods, fixed, device, started, t0, load_s)
 
 
-def _run_locked(cfg, files, loaded, methods, fixed, device, started, t0, load_s) -> RunSummary:
+def _run_locked(cfg, modality, files, loaded, methods, fixed, device, started, t0, load_s) -> RunSummary:
     out = cfg.out
     atomic.remove_stale_temps(out)
     layout = Layout(out, [f.rel for f in files])
-    engine = Engine(cfg, loaded, methods, files, layout, device, fixed)
+    engine = modality.engine(cfg, loaded, methods, files, layout, device, fixed)
     resume = None if cfg.force else ResumeCheck(out, tuple(layout.abs(layout.record(f.rel)) for f in files), cfg.output_key())
     summary = RunSummary(out=str(out), total=len(files), device=str(device))
     workers = default_workers() if cfg.workers is None else cfg.workers
@@ -125,7 +128,8 @@ def _run_locked(cfg, files, loaded, methods, fixed, device, started, t0, load_s)
     stop = _Stop()
     try:
         with _signals(stop), console.progress(len(files)) as bar:
-            for batch in iter_batches(files, loaded.preprocess, cfg.batch_size, workers, device.type == "cuda", resume):
+            batches = iter_batches(files, modality.decoder(loaded), cfg.batch_size, workers, device.type == "cuda", resume)
+            for batch in batches:
                 jobs = {f.index: partial(write_failure, files[f.index].rel, str(files[f.index].path), f.reason,
                                          f.sha256, loaded.identity(), layout) for f in batch.failures}
                 jobs |= {s.index: partial(_resumed_line, files[s.index].rel, layout, s.outputs) for s in batch.skipped}
@@ -159,8 +163,3 @@ def _resumed_line(rel, layout: Layout, outputs: list[str]) -> dict:
 def _too_many_failures(cfg: RunConfig, writer: Writer) -> bool:
     return cfg.max_failures is not None and writer.failed > cfg.max_failures
 
-
-def _num_classes(loaded: LoadedModel, device: torch.device) -> int:
-    p = loaded.preprocess
-    with torch.no_grad():
-        return int(loaded.module(torch.zeros(1, 3, p.crop_size, p.crop_size, device=device)).shape[1])

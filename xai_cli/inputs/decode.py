@@ -9,12 +9,12 @@ import hashlib
 import io
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from xai_cli.inputs.discover import InputFile
 from xai_cli.models.preprocess import CropBox, Preprocess, preprocess_image
 
 
@@ -79,22 +79,22 @@ class Skipped:
     outputs: list[str]
 
 
-def read_input(path: Path) -> tuple[bytes | None, str | None]:
-    """The file's bytes, or (None, one-line reason)."""
+def read_input(file: InputFile) -> tuple[bytes | None, str | None]:
+    """The input's bytes (its span, for a part of a file), or (None, one-line reason)."""
     try:
-        return path.read_bytes(), None
+        if file.span is not None:
+            with open(file.path, "rb") as f:
+                f.seek(file.span[0])
+                return f.read(file.span[1] - file.span[0]), None
+        return file.path.read_bytes(), None
     except IsADirectoryError:
         return None, "is a folder, not a file"
     except OSError as e:
         return None, f"cannot read file: {e.strerror or e}"
 
 
-def decode_image(index: int, path: Path, preprocess: Preprocess, data: bytes | None = None) -> ImageItem | Failure:
-    """Hash, decode and preprocess one image (read from ``path`` unless ``data`` is given); never raises for a bad file."""
-    if data is None:
-        data, problem = read_input(path)
-        if data is None:
-            return Failure(index, problem)
+def decode_image(index: int, file: InputFile, data: bytes, preprocess: Preprocess) -> ImageItem | Failure:
+    """Hash, decode and preprocess one image from its bytes; never raises for a bad file."""
     digest = hashlib.sha256(data).hexdigest()
     if not data:
         return Failure(index, "empty file (0 bytes): re-export or remove it", digest)

@@ -24,10 +24,14 @@ class InputFile:
     Attributes:
         path: Where to read it.
         rel: Its path relative to the input root, POSIX style; outputs mirror it under --out.
+        span: For one document of a multi-document file, its byte range.
+        key: For one document of a multi-document file, its id.
     """
 
     path: Path
     rel: PurePosixPath
+    span: tuple[int, int] | None = None  # byte range of one input inside the file (a JSONL line)
+    key: str | None = None  # that input's id within the file
 
 
 def discover(paths: list[Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[InputFile]:
@@ -39,13 +43,10 @@ def discover(paths: list[Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -
     Raises:
         UsageError: A path does not exist, or two inputs would map to the same output.
     """
-    if not paths:
-        raise UsageError("no inputs given", "pass a folder or files: xai explain --model M --method gradcam imgs/")
+    check_paths(paths)
     found: list[InputFile] = []
     prefix = len(paths) > 1
     for p in paths:
-        if not p.exists() and not p.is_symlink():
-            raise UsageError(f"input not found: {p}", "check the path (folders are walked recursively)")
         if p.is_dir():
             root_name = PurePosixPath(p.resolve().name) if prefix else PurePosixPath()
             found += [InputFile(f, root_name / r) for f, r in _walk(p, extensions)]
@@ -58,6 +59,15 @@ def discover(paths: list[Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -
                              "pass their folders instead of the files, or rename one")
         seen[f.rel] = f.path
     return found
+
+
+def check_paths(paths: list[Path]) -> None:
+    """Raise ``UsageError`` unless every input path exists (cheap: no walking)."""
+    if not paths:
+        raise UsageError("no inputs given", "pass a folder or files: xai explain --model M --method gradcam imgs/")
+    for p in paths:
+        if not p.exists():
+            raise UsageError(f"input not found: {p}", "check the path (folders are walked recursively)")
 
 
 def _walk(root: Path, extensions: frozenset[str]):

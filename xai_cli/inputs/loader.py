@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -16,9 +16,8 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from xai_cli.inputs.decode import Failure, ImageItem, Skipped, decode_image, read_input
+from xai_cli.inputs.decode import Failure, Skipped, read_input
 from xai_cli.inputs.discover import InputFile
-from xai_cli.models.preprocess import Preprocess
 from xai_cli.outputs.resume import completed_outputs
 
 
@@ -35,26 +34,23 @@ class ResumeCheck:
 class Batch:
     """One loader batch: decoded items, failures and skipped inputs, each in input order."""
 
-    items: list[ImageItem]
+    items: list  # decoded inputs (ImageItem, or the text modality's items)
     failures: list[Failure]
     skipped: list[Skipped]
-
-    def stacked(self) -> torch.Tensor:
-        return torch.stack([it.tensor for it in self.items])  # (N, 3, crop, crop)
 
     def __len__(self) -> int:
         return len(self.items) + len(self.failures) + len(self.skipped)
 
 
-class _Images(Dataset):
-    def __init__(self, files: list[InputFile], preprocess: Preprocess, resume: ResumeCheck | None) -> None:
-        self.files, self.preprocess, self.resume = files, preprocess, resume
+class _Inputs(Dataset):
+    def __init__(self, files: list[InputFile], decode: Callable, resume: ResumeCheck | None) -> None:
+        self.files, self.decode, self.resume = files, decode, resume
 
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> ImageItem | Failure | Skipped:
-        data, problem = read_input(self.files[i].path)
+    def __getitem__(self, i: int):
+        data, problem = read_input(self.files[i])
         if data is None:
             return Failure(i, problem)
         if self.resume is not None:
@@ -62,14 +58,15 @@ class _Images(Dataset):
             done = completed_outputs(self.resume.records[i], self.resume.root, digest, self.resume.config_key)
             if done is not None:
                 return Skipped(i, digest, done)
-        return decode_image(i, self.files[i].path, self.preprocess, data)
+        return self.decode(i, self.files[i], data)
 
 
-def _collate(records: list[ImageItem | Failure | Skipped], pin: bool) -> Batch:
-    items = [r for r in records if isinstance(r, ImageItem)]
+def _collate(records: list, pin: bool) -> Batch:
+    items = [r for r in records if not isinstance(r, (Failure, Skipped))]
     if pin:
         for it in items:
-            it.tensor = it.tensor.pin_memory()
+            if isinstance(getattr(it, "tensor", None), torch.Tensor):
+                it.tensor = it.tensor.pin_memory()
     return Batch(items, [r for r in records if isinstance(r, Failure)], [r for r in records if isinstance(r, Skipped)])
 
 
@@ -78,11 +75,11 @@ def default_workers() -> int:
     return max(0, min(8, (os.cpu_count() or 1) - 1))
 
 
-def iter_batches(files: list[InputFile], preprocess: Preprocess, batch_size: int, workers: int,
+def iter_batches(files: list[InputFile], decode: Callable, batch_size: int, workers: int,
                  pin_memory: bool = False, resume: ResumeCheck | None = None) -> Iterator[Batch]:
-    """Decode ``files`` in ``workers`` processes, yielding batches in input order."""
+    """Decode ``files`` with ``decode(index, file, data)`` in ``workers`` processes, yielding batches in input order."""
     loader = DataLoader(
-        _Images(files, preprocess, resume), batch_size=batch_size, shuffle=False, num_workers=workers,
+        _Inputs(files, decode, resume), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=partial(_collate, pin=pin_memory), prefetch_factor=4 if workers else None,
     )
     yield from loader

@@ -16,14 +16,20 @@ from xai_cli.errors import UsageError, did_you_mean
 if TYPE_CHECKING:
     from xai_cli.methods.base import Method
 
-_METHODS: dict[str, type[Method]] = {}
+_METHODS: dict[str, dict[str, type[Method]]] = {}  # modality -> name -> class
 
 
 def register_method(cls: type[Method]) -> type[Method]:
-    """Class decorator: register ``cls`` under ``cls.name``."""
-    if cls.name in _METHODS:
-        raise ValueError(f"method {cls.name!r} registered twice")
-    _METHODS[cls.name] = cls
+    """Class decorator: register ``cls`` under ``cls.name`` for each of ``cls.modalities``.
+
+    One name may have one class per modality (``ig`` for images and ``ig`` for text), each
+    in its own file.
+    """
+    for modality in cls.modalities:
+        table = _METHODS.setdefault(modality, {})
+        if cls.name in table:
+            raise ValueError(f"method {cls.name!r} registered twice for {modality}")
+        table[cls.name] = cls
     return cls
 
 
@@ -32,16 +38,29 @@ def _ensure_loaded() -> None:
     import xai_cli.methods  # noqa: F401
 
 
-def all_methods() -> dict[str, type[Method]]:
+def all_methods(modality: str = "image") -> dict[str, type[Method]]:
+    """name -> class of the methods that apply to ``modality``, sorted by name."""
     _ensure_loaded()
-    return dict(sorted(_METHODS.items()))
+    return dict(sorted(_METHODS.get(modality, {}).items()))
 
 
-def get_method(name: str) -> type[Method]:
-    methods = all_methods()
-    if name not in methods:
-        raise UsageError(f"unknown method {name!r}", did_you_mean(name, methods) or "run 'xai methods' to list them")
-    return methods[name]
+def _all_names() -> set[str]:
+    _ensure_loaded()
+    return {n for table in _METHODS.values() for n in table}
+
+
+def get_method(name: str, modality: str = "image") -> type[Method]:
+    """The class implementing ``name`` for ``modality``.
+
+    Raises:
+        UsageError: Unknown name (with suggestions), or a method that does not apply here.
+    """
+    methods = all_methods(modality)
+    if name in methods:
+        return methods[name]
+    if name in _all_names():
+        raise UsageError(f"method {name!r} does not apply to {modality} models", f"use one of: {', '.join(methods)}")
+    raise UsageError(f"unknown method {name!r}", did_you_mean(name, _all_names()) or "run 'xai methods' to list them")
 
 
 def parse_method_list(spec: str, modality: str) -> list[str]:
@@ -50,17 +69,13 @@ def parse_method_list(spec: str, modality: str) -> list[str]:
     Raises:
         UsageError: An unknown name, or a method that does not apply to this kind of model.
     """
-    methods = all_methods()
     if spec.strip().lower() == "all":
-        return [n for n, cls in methods.items() if modality in cls.modalities]
+        return list(all_methods(modality))
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
         raise UsageError("no method given", "pass --method gradcam (or several: --method gradcam,ig)")
     for n in names:
-        cls = get_method(n)
-        if modality not in cls.modalities:
-            fits = [m for m, c in methods.items() if modality in c.modalities]
-            raise UsageError(f"method {n!r} does not apply to {modality} models", f"use one of: {', '.join(fits)}")
+        get_method(n, modality)
     return list(dict.fromkeys(names))
 
 
@@ -120,8 +135,14 @@ class MethodCard:
 
 
 def method_cards() -> list[MethodCard]:
-    cards = []
-    for name, cls in all_methods().items():
-        defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)}
-        cards.append(MethodCard(name, tuple(cls.modalities), cls.summary, cls.paper, defaults))
-    return cards
+    """One card per method name; parameters are those of its first registered modality."""
+    _ensure_loaded()
+    cards: dict[str, MethodCard] = {}
+    for modality in sorted(_METHODS):
+        for name, cls in _METHODS[modality].items():
+            if name in cards:
+                cards[name] = dataclasses.replace(cards[name], modalities=cards[name].modalities + (modality,))
+                continue
+            defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)}
+            cards[name] = MethodCard(name, (modality,), cls.summary, cls.paper, defaults)
+    return [cards[n] for n in sorted(cards)]

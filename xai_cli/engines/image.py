@@ -29,7 +29,7 @@ Job = Callable[[], dict]
 
 
 @dataclass
-class Engine:
+class ImageEngine:
     """Everything fixed for the run; ``explain(items)`` is called once per loader batch."""
 
     cfg: RunConfig

@@ -1,0 +1,1 @@
+"""Engines explain one batch of decoded inputs on the device, one engine per modality."""
