@@ -161,5 +161,8 @@ def _resumed_line(rel, layout: Layout, outputs: list[str]) -> dict:
 
 
 def _too_many_failures(cfg: RunConfig, writer: Writer) -> bool:
-    return cfg.max_failures is not None and writer.failed > cfg.max_failures
+    if cfg.max_failures is None:
+        return False
+    writer.drain()  # exact counts, at the cost of overlap: only when a limit was asked for
+    return writer.failed > cfg.max_failures
 

@@ -57,11 +57,15 @@ class Writer:
         self.lines.append(line)
         self.failed += line["status"] != "ok"
 
+    def drain(self) -> None:
+        """Wait for every submitted job and write its line (so ``failed`` is exact)."""
+        while self._pending:
+            self._flush_one()
+
     def close(self) -> None:
         """Wait for every job, write their lines, and fsync the manifest."""
         try:
-            while self._pending:
-                self._flush_one()
+            self.drain()
         finally:
             self._pool.shutdown(wait=True)
             self._manifest.flush()
