@@ -57,7 +57,11 @@ def tiny_vit() -> nn.Module:
     from torchvision.models.vision_transformer import VisionTransformer
 
     torch.manual_seed(0)
-    return frozen(VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=5))
+    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=16, mlp_dim=32, num_classes=5)
+    # torchvision zero-initialises the head: logits would be 0 and every gradient map all-zero.
+    nn.init.normal_(vit.heads.head.weight, std=0.5)
+    nn.init.normal_(vit.heads.head.bias, std=0.1)
+    return frozen(vit)
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,11 @@ Gradient-based Localization", ICCV 2017. https://arxiv.org/abs/1610.02391
 
 upsampled bilinearly to the input size, as Captum's ``LayerAttribution.interpolate`` and
 pytorch-grad-cam do.
+
+Vision transformers: a layer with a (N, T, C) token output is read as a (N, C, gh, gw) image
+after dropping its prefix tokens (class, distillation, registers) — pytorch-grad-cam's ViT
+``reshape_transform``, with the grid inferred from T instead of passed in. The default layer
+is the last block's pre-attention LayerNorm (see ``find_spatial_layer``).
 """
 
 from __future__ import annotations
@@ -15,14 +20,15 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from xai_cli.methods._vit import model_logits
 from xai_cli.methods.base import Explanation, Method
 from xai_cli.methods.registry import register_method
-from xai_cli.models.layers import find_spatial_layer, get_layer
+from xai_cli.models.layers import find_spatial_layer, get_layer, patch_size, token_grid, tokens_to_grid
 
 
 @dataclass(frozen=True)
 class GradCamParams:
-    layer: str | None = None  # dotted module name; None = the last layer with a spatial grid
+    layer: str | None = None  # dotted module name; None = the last layer with a spatial grid (or ViT tokens)
 
 
 @register_method
@@ -46,6 +52,9 @@ class GradCAM(Method):
     def _explain(self, inputs, targets, seeds):
         name = self.layer_name(inputs)
         acts, grads = _activations_and_gradients(self.model, get_layer(self.model, name), inputs, targets)
+        if acts.dim() == 3:  # ViT tokens (N, T, C) -> (N, C, gh, gw)
+            prefix, gh, gw = token_grid(acts.shape[1], tuple(inputs.shape[-2:]), patch_size(self.model))
+            acts, grads = tokens_to_grid(acts, prefix, gh, gw), tokens_to_grid(grads, prefix, gh, gw)
         weights = grads.mean(dim=(2, 3), keepdim=True)  # (N, K, 1, 1)
         cam = F.relu((weights * acts).sum(dim=1, keepdim=True))  # (N, 1, h, w)
         cam = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)  # (N, 1, H, W)
@@ -69,7 +78,7 @@ def _activations_and_gradients(model, layer, inputs, targets) -> tuple[torch.Ten
     handle = layer.register_forward_hook(keep)
     try:
         with torch.enable_grad():
-            logits = model(inputs)  # (N, classes)
+            logits = model_logits(model(inputs))  # (N, classes)
             score = logits.gather(1, targets[:, None]).sum()  # items are independent: sum = per-item grads
             (grad,) = torch.autograd.grad(score, store["a"])
     finally:
