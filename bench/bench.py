@@ -1,0 +1,273 @@
+"""Throughput of xai's methods against the peer libraries, on the same model and inputs, in one process.
+
+    python bench/bench.py --size full --device cuda            # resnet50 224², batch 64; ViT-B/16
+    python bench/bench.py --size small --device cpu --methods gradcam,ig
+
+For each method: the peers (pytorch-grad-cam, Captum, lime, shap), compute only, on a batch
+preloaded on the device; xai's ``Method.explain`` on that same batch (compute only); and xai's
+pipeline end to end (generated JPEGs in, PNG + JSON out, model load excluded). The model's own
+forward(+backward) throughput is the ceiling. The table is printed and saved as markdown + JSON.
+See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import os
+import platform
+import re
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+
+os.environ.setdefault("TQDM_DISABLE", "1")  # lime's per-image progress bar; read when tqdm is imported
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # xai_cli from a plain checkout
+
+from common import SIZES, Size, Timing, build_cnn, build_vit, ceiling, measure, set_weight_grads, write_jpegs  # noqa: E402
+from peers import Context, peers_for  # noqa: E402
+from xai_runs import CASES, end_to_end, method_runner, preload, profile_end_to_end, register_model  # noqa: E402
+
+NAMES = {"shap": "shap (kernel)", "shap_gradient": "shap (gradient)"}
+
+
+def note(message: str) -> None:
+    print(f"note: {message}", file=sys.stderr, flush=True)
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name, or the CPU's model, cores and torch threads."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
+    return f"{model or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+
+
+def _count(case: str, size: Size) -> int:
+    return size.n_ig if case == "ig" else size.n_slow if CASES[case].slow else size.n_fast
+
+
+def _try(label: str, fn, notes: list[str]):
+    """``fn()``, or None with a note (a method still being written, a peer API that changed)."""
+    try:
+        return fn()
+    except Exception as e:  # a broken row must not end the benchmark
+        msg = f"{label}: skipped ({type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''})"
+        note(msg)
+        if os.environ.get("BENCH_TRACEBACK"):
+            traceback.print_exc()
+        notes.append(msg)
+        return None
+
+
+def timed_xai(case_name: str, size: Size, model, x, targets, device, notes) -> Timing | None:
+    """xai's ``Method.explain`` on the preloaded batch, weights frozen; None (and a note) if it fails."""
+    case, samples = CASES[case_name], CASES[case_name].samples(size)
+
+    def go():
+        set_weight_grads(model, False)
+        run = method_runner(case, size, model)
+        if case.slow:  # warm up on one input with one forward pass worth of samples
+            warm = method_runner(case, size, model, min(samples, size.rows))
+            return measure(lambda: run(x, targets), x.shape[0], device, 1, lambda: warm(x[:1], targets[:1]))
+        return measure(lambda: run(x, targets), x.shape[0], device, size.repeats, lambda: run(x[:size.batch], targets[:size.batch]))
+
+    return _try(f"xai {case_name} compute-only", go, notes)
+
+
+def timed_peer(case_name: str, peer, ctx: Context, size: Size, x, targets, device, notes) -> Timing | None:
+    """One peer on the same batch, ``size.batch`` inputs per call (one for per-input explainers)."""
+    case, samples = CASES[case_name], CASES[case_name].samples(size)
+
+    def batches(run):
+        step = 1 if peer.per_item else size.batch
+        return lambda: [run(x[s:s + step], targets[s:s + step]) for s in range(0, x.shape[0], step)]
+
+    def go():
+        set_weight_grads(ctx.model, True)
+        try:
+            run = peer.make(ctx, samples)
+            if case.slow:
+                warm = peer.make(ctx, min(samples, size.rows))
+                return measure(batches(run), x.shape[0], device, 1, lambda: warm(x[:1], targets[:1]))
+            return measure(batches(run), x.shape[0], device, size.repeats, lambda: run(x[:size.batch], targets[:size.batch]))
+        finally:
+            set_weight_grads(ctx.model, False)
+
+    if not peer.installed():
+        notes.append(f"{peer.label}: not installed (pip install -e '.[bench]')")
+        note(notes[-1])
+        return None
+    return _try(f"{peer.label} ({case_name})", go, notes)
+
+
+def timed_e2e(case_name: str, spec: str, files, size: Size, device, notes) -> dict | None:
+    """xai's pipeline on the JPEG files (after a one-batch warm-up run for the one-pass methods)."""
+    case = CASES[case_name]
+
+    def go():
+        if not case.slow:  # imports, fonts, first allocations: not part of a long run's rate
+            end_to_end(spec, files[:size.batch], case, size, device)
+        result = end_to_end(spec, files, case, size, device)
+        if result["failed"] or result["ok"] != len(files):
+            notes.append(f"xai {case_name} end to end: {result['ok']} ok, {result['failed']} failed of {len(files)}")
+        return result
+
+    return _try(f"xai {case_name} end to end", go, notes)
+
+
+def run_case(case_name: str, size: Size, env: dict, notes: list[str]) -> list[dict]:
+    """The rows of one method: one per peer (or one with no peer)."""
+    case = CASES[case_name]
+    n = _count(case_name, size)
+    model, spec, x, targets, files = env["vit" if case.vit else "cnn"]
+    x, targets, files = x[:n], targets[:n], files[:n]
+    xai = timed_xai(case_name, size, model, x, targets, env["device"], notes) if env["xai"] else None
+    e2e = timed_e2e(case_name, spec, files, size, env["device"], notes) if env["xai"] else None
+    rows = []
+    for peer in peers_for(case_name, size.rows) or [None]:
+        t = timed_peer(case_name, peer, env["ctx"], size, x, targets, env["device"], notes) if peer else None
+        peer_rate = t.items_per_second if t else None
+        xai_rate = xai.items_per_second if xai else None
+        e2e_rate = e2e["inputs_per_second"] if e2e else None
+        rows.append({
+            "method": NAMES.get(case_name, case_name), "case": case_name, "peer": peer.label if peer else None,
+            "peer_img_s": peer_rate, "xai_compute_img_s": xai_rate, "xai_e2e_img_s": e2e_rate,
+            "ratio_compute": xai_rate / peer_rate if xai_rate and peer_rate else None,
+            "ratio_e2e": e2e_rate / peer_rate if e2e_rate and peer_rate else None,
+            "peak_mib": {"peer": t.peak_mib if t else None, "xai": xai.peak_mib if xai else None,
+                         "e2e": e2e["peak_mib"] if e2e else None},
+            "inputs": n, "samples": case.samples(size), "params": case.params(size),
+            "e2e_run_json_timings": e2e["timings"] if e2e else None,
+        })
+    return rows
+
+
+def rate(v: float | None) -> str:
+    if v is None or not math.isfinite(v):
+        return "-"
+    return f"{v:,.1f} img/s" if v >= 1 else f"{1 / v:.2f} s/img"
+
+
+def markdown(report: dict) -> str:
+    def num(v, f="{:.2f}x"):
+        return "-" if v is None else f.format(v)
+
+    c = report["ceiling"]
+    lines = [
+        f"# xai throughput vs peers: {report['device']['name']} ({report['device']['type']})",
+        "",
+        f"{report['date']} · size `{report['size_name']}` · torch {report['versions']['torch']} · "
+        f"torchvision {report['versions']['torchvision']} · {report['size']['cnn']} {report['size']['side']}² "
+        f"(ViT: {report['size']['vit']}) · batch {report['size']['batch']} · rows/pass {report['size']['rows']}",
+        "",
+        f"Ceiling ({report['size']['cnn']}, batch {report['size']['batch']}): forward+backward to the input "
+        f"{rate(c.get('fwd_bwd_img_s'))}, forward only {rate(c.get('fwd_img_s'))}"
+        + (f"; {report['size']['vit']} forward only {rate(c['vit_fwd_img_s'])}" if c.get("vit_fwd_img_s") else ""),
+        "",
+        "| method | peer | peer figure | xai compute-only | xai end to end | xai/peer compute | xai/peer e2e "
+        "| peak GPU MiB peer / xai / e2e | inputs × samples |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in report["rows"]:
+        mem = " / ".join("-" if v is None else f"{v:,.0f}" for v in r["peak_mib"].values())
+        lines.append(f"| {r['method']} | {r['peer'] or '(none has it)'} | {rate(r['peer_img_s'])} | "
+                     f"{rate(r['xai_compute_img_s'])} | {rate(r['xai_e2e_img_s'])} | {num(r['ratio_compute'])} | "
+                     f"{num(r['ratio_e2e'])} | {mem} | {r['inputs']} × {r['samples'] or 1} |")
+    lines += ["", *[f"- {n}" for n in report["notes"]]]
+    if report.get("profile"):
+        p = report["profile"]
+        lines += ["", f"## xai Grad-CAM end to end, cProfile, {p['inputs']} inputs, everything in one thread", "",
+                  "| stage | ms per input |", "|---|---|",
+                  *[f"| {k.replace(' ', '&nbsp;', len(k) - len(k.lstrip()))} | {v:.2f} |" for k, v in p["ms_per_input"].items()]]
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+    p.add_argument("--size", choices=sorted(SIZES), default="small", help="preset (see bench/common.py)")
+    p.add_argument("--methods", default=",".join(CASES), help=f"comma list from: {', '.join(CASES)}")
+    p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results", help="where the table goes")
+    p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU); on a busy shared box 1 can beat 2 by 10x")
+    p.add_argument("--profile", action="store_true", help="also cProfile xai's Grad-CAM path end to end")
+    return p.parse_args(argv)
+
+
+def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, folder: Path) -> tuple[dict, dict]:
+    """Inputs, models, targets and the ceiling: what every row shares."""
+    n_max = max(_count(c, size) for c in cases)
+    files = write_jpegs(folder, n_max, size.photo)
+    cnn = build_cnn(size.cnn).to(device)
+    spec = register_model(size.cnn, cnn, size.side)
+    x = preload(spec, files, device)
+    with torch.no_grad():
+        targets = torch.cat([cnn(x[s:s + size.batch]).argmax(1) for s in range(0, n_max, size.batch)])  # top-1
+    layer = None
+    if xai_ok:
+        from xai_cli.models.layers import find_spatial_layer, get_layer
+
+        layer = get_layer(cnn, find_spatial_layer(cnn, x[:1]))  # the layer xai's Grad-CAM uses: peers get it too
+    env = {"device": device, "xai": xai_ok, "cnn": (cnn, spec, x, targets, files),
+           "ctx": Context(cnn, layer, device, size.rows, x[:8])}
+    b = min(size.batch, n_max)
+    ceil = {"fwd_bwd_img_s": ceiling(cnn, x[:b], targets[:b], device, size.repeats).items_per_second,
+            "fwd_img_s": ceiling(cnn, x[:b], targets[:b], device, size.repeats, backward=False).items_per_second}
+    if "attention" in cases:
+        vit = build_vit(size.vit, size.side).to(device)
+        env["vit"] = (vit, register_model(size.vit, vit, size.side), x, targets, files)
+        ceil["vit_fwd_img_s"] = ceiling(vit, x[:b], targets[:b], device, size.repeats, backward=False).items_per_second
+    return env, ceil
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    cases = [c.strip() for c in args.methods.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown or not cases:
+        print(f"error: unknown method {(unknown or [''])[0]!r}; choose from {', '.join(CASES)}", file=sys.stderr)
+        return 2
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if args.device == "auto" else args.device)
+    size, notes, started = SIZES[args.size], [], dt.datetime.now()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    slug = re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower() if device.type == "cuda" else "cpu")
+    stem = args.out / f"{slug.strip('-')}-{args.size}-{started:%Y-%m-%d}"
+    args.out.mkdir(parents=True, exist_ok=True)
+    xai_ok = bool(_try("xai's methods (import xai_cli.methods)", lambda: __import__("xai_cli.methods") and True, notes))
+    with tempfile.TemporaryDirectory(prefix="xai-bench-in-") as tmp:
+        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp))
+        rows = []
+        for c in cases:
+            note(f"measuring {c} ...")
+            rows += run_case(c, size, env, notes)
+        profile = None
+        if args.profile and xai_ok:
+            _, spec, _, _, files = env["cnn"]
+            profile = _try("profile", lambda: profile_end_to_end(spec, files[:size.n_fast], size, device,
+                                                                 stem.with_suffix(".prof")), notes)
+    import torchvision
+
+    report = {"date": started.isoformat(timespec="seconds"), "size_name": args.size, "size": size.to_dict(),
+              "device": {"type": device.type, "name": device_name(device)},
+              "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
+                           "python": platform.python_version()},
+              "ceiling": ceil, "rows": rows, "notes": notes, "profile": profile}
+    text = markdown(report)
+    print(text)
+    stem.with_suffix(".md").write_text(text, encoding="utf-8")
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"saved {stem}.md and .json", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
