@@ -70,14 +70,14 @@ def test_max_failures_stops_early(imgs, tmp_path):
 def test_non_finite_maps_are_recorded_not_drawn(imgs, tmp_path, monkeypatch):
     from xai_cli.methods import gradcam
 
-    real = gradcam.GradCAM._explain
+    real = gradcam.GradCAM._cam
 
-    def nan_first(self, inputs, targets, seeds):
-        out = real(self, inputs, targets, seeds)
-        out.maps[0, 0, 0] = float("nan")
-        return out
+    def nan_first(self, acts, grads, inputs):
+        cam = real(self, acts, grads, inputs)
+        cam[0, 0, 0] = float("nan")
+        return cam
 
-    monkeypatch.setattr(gradcam.GradCAM, "_explain", nan_first)
+    monkeypatch.setattr(gradcam.GradCAM, "_cam", nan_first)
     summary = pipeline.run(cfg(imgs, tmp_path, batch_size=6))
     assert summary.failed == 1 and "NaN" in summary.failures[0]["reason"]
     assert not (tmp_path / "im0.gradcam.png").exists()

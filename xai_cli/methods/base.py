@@ -7,6 +7,7 @@ the model are removed before ``explain`` returns, also when it raises.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -94,6 +95,23 @@ class Method(ABC):
         out = self._explain(inputs.detach(), targets.to(inputs.device), seeds)
         out.maps = out.maps.detach().float()
         return out
+
+    def explain_predicted(self, inputs: torch.Tensor, pick: Callable[[torch.Tensor], torch.Tensor],
+                          seeds: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[Explanation]]:
+        """Predict, choose targets with ``pick(probs) -> (N, K)``, and explain each of the K targets.
+
+        The default predicts with its own no-grad forward; a method whose forward already
+        yields the logits (Grad-CAM) overrides this to save that pass.
+
+        Returns:
+            probs (N, classes), targets (N, K), and one ``Explanation`` per target rank.
+        """
+        from xai_cli.methods._vit import model_logits
+
+        with torch.no_grad():
+            probs = torch.softmax(model_logits(self.model(inputs)).float(), dim=1)  # (N, classes)
+        targets = pick(probs)  # (N, K)
+        return probs, targets, [self.explain(inputs, targets[:, k], seeds) for k in range(targets.shape[1])]
 
     @abstractmethod
     def _explain(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int]) -> Explanation:
