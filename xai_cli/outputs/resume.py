@@ -17,6 +17,13 @@ def completed_outputs(record_path: Path, root: Path, sha256: str, config_key: st
             or record.get("input", {}).get("sha256") != sha256):
         return None
     outputs = [e[k] for entries in record.get("methods", {}).values() for e in entries for k in ("png", "raw") if e.get(k)]
-    if not all((root / o).is_file() for o in outputs):
+    if not all(_nonempty(root / o) for o in outputs):
         return None
     return outputs
+
+
+def _nonempty(path: Path) -> bool:
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
