@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from xai_cli.errors import UsageError
+from xai_cli.methods._gradients import item_generator  # noqa: F401  (re-exported for lime.py, shap.py)
 from xai_cli.methods._segments import SEGMENTATIONS, Segmentation, segment
 from xai_cli.methods.base import Method
 
@@ -92,12 +93,6 @@ class SuperpixelMethod(Method):
         flat = perturbed_scores(self.model, inputs, fill, segments, padded.to(inputs.device), offsets, targets,
                                 self.params.output, self.params.perturbations_per_eval)  # (R,)
         return list(flat.split([m.shape[0] for m in masks]))
-
-
-def item_generator(seed: int) -> torch.Generator:
-    """A CPU generator for one item's draws: the same seed gives the same samples on any device
-    (CUDA generators give other streams), and the draws are tiny next to the forward passes."""
-    return torch.Generator(device="cpu").manual_seed(int(seed))
 
 
 def segment_means(inputs: torch.Tensor, segments: torch.Tensor, n_max: int) -> torch.Tensor:

@@ -1,0 +1,109 @@
+"""Input gradients of the target logit, and their weighted sums over many points per item.
+
+Shared by the gradient methods (saliency, guided backprop, integrated gradients, expected
+gradients). Path and sampling methods evaluate the gradient at ``n_samples`` points per item;
+those (item, sample) rows are flattened and cut into chunks of ``batch_size`` rows, so memory
+is bounded by the chunk whatever the number of items or samples. Rows are independent (eval
+mode), so the chunking changes results only by float rounding.
+
+Every forward pass gets a copy of its inputs: a model whose first layer works in place
+(``ReLU(inplace=True)``) must not write into the caller's tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+# rows(items, ks) -> (points (R, C, H, W), targets (R,), multipliers (R, C, H, W) or broadcastable)
+RowBuilder = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
+
+
+def target_gradients(model: nn.Module, points: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """d model(points)[r, targets[r]] / d points[r] for every row r, in one forward and backward.
+
+    Args:
+        model: The classifier (frozen weights, so only the input gets a gradient).
+        points: (R, C, H, W) model inputs.
+        targets: (R,) class indices.
+
+    Returns:
+        ``(grads, scores)``: (R, C, H, W) gradients and the (R,) target logits.
+    """
+    points = points.detach().requires_grad_(True)
+    with torch.enable_grad():
+        scores = model(points.clone()).gather(1, targets[:, None])[:, 0]  # (R,)
+        # Rows are independent, so the gradient of the sum is each row's own gradient.
+        (grads,) = torch.autograd.grad(scores.sum(), points)
+    return grads.detach(), scores.detach()
+
+
+@torch.no_grad()
+def target_scores(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The (N,) target logits of ``inputs``, ``batch_size`` rows per forward pass."""
+    chunks = [model(inputs[s:s + batch_size].clone()).gather(1, targets[s:s + batch_size, None])[:, 0]
+              for s in range(0, inputs.shape[0], batch_size)]
+    return torch.cat(chunks).float()  # (N,)
+
+
+def summed_gradients(
+    model: nn.Module, n_items: int, n_samples: int, batch_size: int, rows: RowBuilder, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """sum_k multiplier[i, k] * grad(point[i, k]) for every item i, ``batch_size`` rows at a time.
+
+    Args:
+        model: The classifier.
+        n_items: N, the number of items explained.
+        n_samples: S, the number of points per item (path steps or samples).
+        batch_size: (item, sample) rows per forward/backward pass.
+        rows: Builds the chunk's points, targets and multipliers from its (R,) item and sample
+            indices.
+        device: Where the indices live (the inputs' device).
+
+    Returns:
+        ``(totals, row_sums)``: (N, C, H, W) float32 sums over samples, and the (N, S) sum over
+        C, H, W of each row's weighted gradient (its contribution to the item's total).
+    """
+    totals: torch.Tensor | None = None
+    row_sums: torch.Tensor | None = None
+    n_rows = n_items * n_samples
+    for start in range(0, n_rows, batch_size):
+        stop = min(start + batch_size, n_rows)
+        r = torch.arange(start, stop, device=device)  # (R,)
+        points, targets, multipliers = rows(r // n_samples, r % n_samples)
+        grads, _ = target_gradients(model, points, targets)
+        weighted = (grads * multipliers).float()  # (R, C, H, W)
+        if totals is None:
+            totals = weighted.new_zeros((n_items,) + weighted.shape[1:])  # (N, C, H, W)
+            row_sums = weighted.new_zeros(n_rows)  # (N * S,)
+        row_sums[start:stop] = weighted.flatten(1).sum(1)
+        # An item's rows are contiguous: sum each item's slice of the chunk. A segment sum in
+        # a fixed order keeps runs reproducible (index_add_ uses atomics on CUDA).
+        for item in range(start // n_samples, (stop - 1) // n_samples + 1):
+            lo, hi = max(item * n_samples, start) - start, min((item + 1) * n_samples, stop) - start
+            totals[item] += weighted[lo:hi].sum(0)
+    if totals is None or row_sums is None:
+        raise ValueError("no rows to evaluate: n_items and n_samples must be > 0")
+    return totals, row_sums.view(n_items, n_samples)
+
+
+def relative_error(delta: torch.Tensor, f_a: torch.Tensor, f_b: torch.Tensor, floor: float = 0.01) -> torch.Tensor:
+    """|delta| / |f_a - f_b|, elementwise, for an attribution sum that should equal f_a - f_b.
+
+    The denominator is floored at ``floor`` (1 %) of max(|f_a|, |f_b|), so that a near-zero gap
+    does not make a tiny absolute error look huge.
+    """
+    scale = torch.maximum((f_a - f_b).abs(), floor * torch.maximum(f_a.abs(), f_b.abs()))
+    return delta.abs() / scale.clamp(min=1e-12)
+
+
+def item_generator(seed: int) -> torch.Generator:
+    """A CPU generator for one item's random draws.
+
+    Draws are made on the CPU and then moved: the same seed gives the same baseline or
+    samples on a laptop and on a GPU (CUDA generators give different streams), and per-item
+    draws are small next to the forward passes.
+    """
+    return torch.Generator(device="cpu").manual_seed(int(seed))

@@ -1,0 +1,25 @@
+"""Saliency maps: Simonyan, Vedaldi & Zisserman, "Deep Inside Convolutional Networks: Visualising
+Image Classification Models and Saliency Maps", ICLR workshop 2014. https://arxiv.org/abs/1312.6034
+
+    w = d S_c / d I |_{I0}        M_ij = max_c |w_(i,j,c)|
+
+the magnitude of the class score's gradient at the input, reduced over colour channels by the
+maximum, as in the paper (section 3.1). Unsigned.
+"""
+
+from __future__ import annotations
+
+from xai_cli.methods._gradients import target_gradients
+from xai_cli.methods.base import Explanation, Method
+from xai_cli.methods.registry import register_method
+
+
+@register_method
+class Saliency(Method):
+    name = "saliency"
+    summary = "magnitude of the class score's gradient at each pixel (max over channels)"
+    paper = "Simonyan et al. 2013, arXiv:1312.6034"
+
+    def _explain(self, inputs, targets, seeds):
+        grads, _ = target_gradients(self.model, inputs, targets)  # (N, C, H, W)
+        return Explanation(grads.abs().amax(dim=1))  # (N, H, W)
