@@ -19,7 +19,7 @@ import torch
 
 from xai_cli import __version__, console
 from xai_cli.config import RunConfig
-from xai_cli.errors import UsageError
+from xai_cli.errors import MethodError, UsageError
 from xai_cli.inputs.discover import check_paths, discover
 from xai_cli.inputs.loader import ResumeCheck, default_workers, iter_batches
 from xai_cli.methods.base import Method, Normalization
@@ -52,13 +52,27 @@ def resolve_device(spec: str) -> torch.device:
 
 
 def build_methods(cfg: RunConfig, loaded: LoadedModel) -> list[Method]:
+    """The configured methods, constructed for this model.
+
+    With ``--method all``, a method that cannot apply to this architecture (attention on a
+    CNN) is left out with a note; named explicitly, it is an error.
+    """
+    every = [m.strip().lower() for m in cfg.methods] == ["all"]
     names = parse_method_list(",".join(cfg.methods), loaded.modality)
     unused = set(cfg.params) - set(names)
     if unused:
         raise UsageError(f"parameters given for {sorted(unused)[0]!r}, which is not among --method {','.join(names)}")
     norm = Normalization(loaded.preprocess.mean, loaded.preprocess.std) if loaded.preprocess else None
-    classes = [get_method(n, loaded.modality) for n in names]
-    return [cls(loaded.module, build_params(cls, cfg.params.get(cls.name, {})), norm) for cls in classes]
+    methods = []
+    for name in names:
+        cls = get_method(name, loaded.modality)
+        try:
+            methods.append(cls(loaded.module, build_params(cls, cfg.params.get(name, {})), norm))
+        except MethodError as e:
+            if not every:
+                raise
+            console.info(f"--method all: skipping {name}: {e.message}")
+    return methods
 
 
 class _Stop:
