@@ -28,3 +28,14 @@ def test_exit_code_table_matches_the_code():
     readme = (ROOT / "README.md").read_text()
     documented = {int(m) for m in re.findall(r"^\| (\d+) \|", readme.split("### Exit codes", 1)[1], re.M)}
     assert documented == {int(c) for c in ExitCode}
+
+
+def test_every_registered_method_is_in_the_readme_table():
+    from xai_cli.methods.registry import method_cards
+
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| `(\w+)` \| ([^|]+) \|", readme.split("## Methods", 1)[1].split("\n## ", 1)[0], re.M))
+    for card in method_cards():
+        assert card.name in rows, f"{card.name} missing from the README's method table"
+        for modality in card.modalities:
+            assert modality in rows[card.name], f"{card.name}: {modality} not listed"
