@@ -45,6 +45,7 @@ class RunConfig:
     max_pixels: int | None = None  # decompression-bomb guard; None: PIL's default (~89 Mpx)
     trust_checkpoint: bool = False
     trust_remote_code: bool = False
+    allow_untrained_head: bool = False
     force: bool = False  # redo inputs whose outputs are complete (default: resume, skip them)
     max_failures: int | None = None  # stop once more inputs than this have failed (0: at the first)
 

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
-from xai_cli.inputs.discover import IMAGE_EXTENSIONS, InputFile
+from xai_cli.inputs.discover import IMAGE_EXTENSIONS, TEXT_EXTENSIONS, InputFile
 from xai_cli.models.registry import LoadedModel
 
 
@@ -56,6 +56,27 @@ def _image_classes(loaded: LoadedModel) -> int:
         return int(loaded.module(torch.zeros(1, 3, p.crop_size, p.crop_size, device=device)).shape[1])
 
 
+def _text_expand(files: list[InputFile]) -> list[InputFile]:
+    from xai_cli.inputs.text import expand_jsonl
+
+    return expand_jsonl(files)
+
+
+def _text_decoder(loaded: LoadedModel):
+    from xai_cli.inputs.text import decode_text
+
+    # The tokenizer travels to the workers with the partial (fast tokenizers pickle).
+    return partial(decode_text, tokenizer=loaded.extra["tokenizer"], max_length=loaded.extra["max_length"])
+
+
+def _text_engine(*args):
+    from xai_cli.engines.text import TextEngine
+
+    return TextEngine(*args)
+
+
 MODALITIES: dict[str, Modality] = {
     "image": Modality("image", IMAGE_EXTENSIONS, lambda files: files, _image_decoder, _image_engine, _image_classes),
+    "text": Modality("text", TEXT_EXTENSIONS, _text_expand, _text_decoder, _text_engine,
+                     lambda loaded: int(loaded.extra["num_labels"])),
 }

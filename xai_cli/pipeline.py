@@ -115,7 +115,9 @@ def run(cfg: RunConfig) -> RunSummary:
 
         Image.MAX_IMAGE_PIXELS = cfg.max_pixels
     check_paths(list(cfg.inputs))  # missing paths fail before the (slow) model load
-    loaded = load_model(ModelRequest(cfg.model, cfg.weights, cfg.labels, cfg.trust_checkpoint, cfg.trust_remote_code), device)
+    request = ModelRequest(cfg.model, cfg.weights, cfg.labels, cfg.trust_checkpoint, cfg.trust_remote_code,
+                           cfg.allow_untrained_head)
+    loaded = load_model(request, device)
     modality = MODALITIES[loaded.modality]
     files = modality.expand(discover(list(cfg.inputs), modality.extensions))
     if not files:

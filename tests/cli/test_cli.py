@@ -114,3 +114,20 @@ def test_subprocess_entry_point_exit_code_and_stdout_is_only_json(imgs, tmp_path
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["ok"] == 4
     assert "explaining" in p.stderr  # plain progress lines for logs, on stderr
+
+
+def test_text_run_records_are_valid_and_gradcam_on_text_is_a_usage_error(tmp_path):
+    import jsonschema
+
+    texts = Path(__file__).parents[2] / "sample_texts"
+    r = runner.invoke(app, ["explain", "--model", "demo-text", "--method", "ig,attention", "--workers", "0", "-q",
+                            str(texts / "camera.txt"), str(texts / "reviews.jsonl"), "--out", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    records = [p for p in tmp_path.rglob("*.json") if p.name != "run.json"]
+    assert len(records) >= 2
+    for p in records:
+        record = json.loads(p.read_text())
+        jsonschema.validate(record, SCHEMA)
+        assert record["modality"] == "text"
+    r = runner.invoke(app, ["explain", "--model", "demo-text", "--method", "gradcam", str(texts), "--out", str(tmp_path / "g")])
+    assert r.exit_code == 2 and "ig" in r.stderr

@@ -20,6 +20,8 @@ Examples:
 
   xai explain --model resnet50 --method gradcam imgs/
 
+  xai explain --model demo-text --method ig,shap,lime sample_texts/
+
   xai explain --model resnet18 --weights ft.safetensors --labels labels.txt --method gradcam --top-k 3 imgs/
 
   xai explain --config configs/resnet50-gradcam.toml --device cuda --batch-size 64 imgs/
@@ -30,7 +32,7 @@ Examples:
 
 @handle_errors
 def explain(
-    inputs: Annotated[list[Path] | None, typer.Argument(help="Image files or folders (walked recursively, sorted).", show_default=False)] = None,
+    inputs: Annotated[list[Path] | None, typer.Argument(help="Image or text (.txt, .jsonl) files or folders (walked recursively, sorted).", show_default=False)] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model name (see 'xai models'), e.g. resnet50 or demo-digits.")] = None,
     method: Annotated[str | None, typer.Option("--method", help="Methods, comma-separated, or 'all' (see 'xai methods'). [default: gradcam]")] = None,
     weights: Annotated[str | None, typer.Option("--weights", "-w", help="DEFAULT (torchvision's, downloaded once), none (random init), a weights enum name, or a .pt/.pth/.safetensors state dict.")] = None,
@@ -48,6 +50,7 @@ def explain(
     max_pixels: Annotated[int | None, typer.Option("--max-pixels", help="Refuse images larger than this many pixels (decompression-bomb guard). [default: PIL's 89 M]")] = None,
     trust_checkpoint: Annotated[bool | None, typer.Option("--trust-checkpoint", help="Allow unpickling full-model checkpoints and TorchScript (runs code from the file).")] = None,
     trust_remote_code: Annotated[bool | None, typer.Option("--trust-remote-code", help="Let a Hugging Face repo run its own code.")] = None,
+    allow_untrained_head: Annotated[bool | None, typer.Option("--allow-untrained-head", help="Explain a Hugging Face model whose classification head is not in its checkpoint (random): for testing only.")] = None,
     force: Annotated[bool | None, typer.Option("--force", help="Redo every input. Default: resume, skipping inputs whose outputs are complete for the same content and settings.")] = None,
     max_failures: Annotated[int | None, typer.Option("--max-failures", min=0, help="Stop once more than N inputs have failed (exit 1).")] = None,
     fail_on_error: Annotated[bool, typer.Option("--fail-on-error", help="Stop at the first failed input (same as --max-failures 0).")] = False,
@@ -56,7 +59,7 @@ def explain(
     quiet: Quiet = False,
     verbose: Verbose = False,
 ) -> None:
-    """Explain a model's predictions on a folder of images.
+    """Explain a model's predictions on a folder of images or texts.
 
     Writes, mirroring the input tree under --out: <stem>.<method>.png per method,
     <stem>.json per input, and manifest.jsonl + run.json for the run.
@@ -73,6 +76,7 @@ def explain(
         "inputs": tuple(inputs) if inputs else None, "batch_size": batch_size, "device": device,
         "workers": workers, "seed": seed, "save_raw": save_raw, "max_pixels": max_pixels,
         "trust_checkpoint": trust_checkpoint, "trust_remote_code": trust_remote_code, "params": params,
+        "allow_untrained_head": allow_untrained_head,
         "force": force, "max_failures": 0 if fail_on_error else max_failures,
     })
     summary = pipeline.run(cfg)

@@ -30,6 +30,7 @@ class ModelRequest:
         labels_file: Optional file of class labels, overriding the weights' own.
         trust_checkpoint: Allow unpickling full-model checkpoints and TorchScript.
         trust_remote_code: Allow Hugging Face repos to run their own code.
+        allow_untrained_head: Load an HF checkpoint whose classification head is missing (random).
     """
 
     spec: str
@@ -37,6 +38,7 @@ class ModelRequest:
     labels_file: Path | None = None
     trust_checkpoint: bool = False
     trust_remote_code: bool = False
+    allow_untrained_head: bool = False
 
 
 @dataclass

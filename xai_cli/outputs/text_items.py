@@ -20,6 +20,7 @@ from xai_cli.outputs import atomic
 from xai_cli.outputs.layout import Layout, target_tag
 from xai_cli.render.heatmap import encode_png
 from xai_cli.render.tokens import render_text_panel
+from xai_cli.summary import TOP_SHARE
 
 TOP_WORDS = 10  # words listed by |score| in each method's entry
 
@@ -71,13 +72,18 @@ def words_entry(it: TextItem) -> list[dict]:
 
 
 def stats(r: TextResult, words: list[dict]) -> dict:
+    """min, max, mean and sum of the word scores; ``top10_mass``, the share of sum |score| held by
+    the 10 % of words with the largest |score| (as for image pixels); the strongest words."""
     ws = r.word_scores
     finite = bool(np.isfinite(r.token_scores).all() and np.isfinite(ws).all())
     safe = np.nan_to_num(ws)
+    mag = np.sort(np.abs(safe))[::-1]
+    k = max(1, int(np.ceil(TOP_SHARE * mag.size)))
+    mass = float(mag[:k].sum() / mag.sum()) if mag.sum() > 0 else 0.0
     order = np.argsort(-np.abs(safe), kind="stable")[:TOP_WORDS]
-    return {"finite": finite, "min": _num(safe.min()) if ws.size else 0.0, "max": _num(safe.max()) if ws.size else 0.0,
-            "sum": _num(safe.sum()), "top_words": [{"word": int(w), "text": words[w]["text"], "score": _num(safe[w])}
-                                                   for w in order]}
+    return {"finite": finite, "min": _num(safe.min()) if safe.size else 0.0, "max": _num(safe.max()) if safe.size else 0.0,
+            "mean": _num(safe.mean()) if safe.size else 0.0, "sum": _num(safe.sum()), "top10_mass": _num(mass),
+            "top_words": [{"word": int(w), "text": words[w]["text"], "score": _num(safe[w])} for w in order]}
 
 
 def write_text_item(job: TextItemJob, layout: Layout) -> dict:
