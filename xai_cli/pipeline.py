@@ -164,7 +164,7 @@ def _run_locked(cfg, modality, files, loaded, methods, fixed, device, started, t
     if summary.stopped:
         console.warn(f"stopped ({summary.stopped}) after {summary.ok + summary.failed} of {summary.total} inputs; "
                      "run the same command again to resume")
-    timings = {"total_seconds": summary.seconds, "load_seconds": load_s,
+    timings = {"total_seconds": summary.seconds, "load_seconds": load_s, "predict_seconds": engine.stats["predict_s"],
                **{f"{m}_seconds": s for m, s in engine.stats["methods_s"].items()},
                "inputs_per_second": (summary.ok - summary.skipped + summary.failed) / max(summary.seconds - load_s, 1e-9)}
     write_run_json(out, config=cfg.to_dict(), config_key=cfg.output_key(), model=loaded.identity(), summary=summary,

@@ -6,62 +6,22 @@ down to single inputs; an input that fails alone is recorded as failed.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import torch
 
-from xai_cli.config import RunConfig
-from xai_cli.errors import XaiError
+from xai_cli.engines.base import PREDICTION_TOP, Engine, Job, item_seed
 from xai_cli.inputs.decode import ImageItem
-from xai_cli.inputs.discover import InputFile
-from xai_cli.methods.base import Method
 from xai_cli.methods.targets import choose_targets
 from xai_cli.models.preprocess import to_original
-from xai_cli.models.registry import LoadedModel
-from xai_cli.outputs.items import ItemJob, MapResult, write_failure, write_item
-from xai_cli.outputs.layout import Layout
+from xai_cli.outputs.items import ItemJob, MapResult, write_item
 from xai_cli.summary import SCHEMA_VERSION, attribution_stats, prediction_entry
-
-PREDICTION_TOP = 5  # classes listed in each record's prediction
-Job = Callable[[], dict]
 
 
 @dataclass
-class ImageEngine:
-    """Everything fixed for the run; ``explain(items)`` is called once per loader batch."""
-
-    cfg: RunConfig
-    loaded: LoadedModel
-    methods: list[Method]
-    files: list[InputFile]
-    layout: Layout
-    device: torch.device
-    fixed_target: int | None
-    oom_splits: int = 0  # how often a batch was halved after running out of memory
-    stats: dict = field(default_factory=lambda: {"methods_s": {}})  # seconds per method (the first includes predicting)
-
-    def explain(self, items: list[ImageItem]) -> dict[int, Job]:
-        """Writer jobs for ``items``, keyed by input index; never raises for one input's failure."""
-        try:
-            return self._explain(items)
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if len(items) == 1:
-                return {items[0].index: self._failure(items[0], "out of GPU memory even alone: try --device cpu or a smaller model")}
-            self.oom_splits += 1
-            half = len(items) // 2
-            return {**self.explain(items[:half]), **self.explain(items[half:])}
-        except XaiError:
-            raise  # a configuration problem (e.g. no layer for Grad-CAM): every input would fail alike
-        except Exception as e:  # one batch failing must not end the run: record its inputs
-            reason = f"{type(e).__name__}: {str(e)[:200]}"
-            return {it.index: self._failure(it, reason) for it in items}
-
-    def _failure(self, it: ImageItem, reason: str) -> Job:
-        src = self.files[it.index]
-        return partial(write_failure, src.rel, str(src.path), reason, it.sha256, self.loaded.identity(), self.layout)
+class ImageEngine(Engine):
+    """Predict and explain a batch of ImageItems."""
 
     def _explain(self, items: list[ImageItem]) -> dict[int, Job]:
         x = torch.stack([it.tensor for it in items]).to(self.device, non_blocking=True)  # (N, 3, H, W)
@@ -83,7 +43,7 @@ class ImageEngine:
             stats = [attribution_stats(e.maps) for e in expls]
             maps = [e.maps.cpu().numpy() for e in expls]  # waits for the device: the timing below is real
             seconds = time.perf_counter() - t
-            self.stats["methods_s"][method.name] = self.stats["methods_s"].get(method.name, 0.0) + seconds
+            self.add_seconds(method.name, seconds)
             for k, expl in enumerate(expls):
                 for i, it in enumerate(items):
                     idx = int(targets[i, k])
@@ -111,9 +71,3 @@ class ImageEngine:
                       self.loaded.name, self.cfg.save_raw, self.cfg.render_max_side)
         return partial(write_item, job, self.layout)
 
-
-def item_seed(seed: int, sha256: str) -> int:
-    """A per-input seed from the run seed and the input's content: independent of input order."""
-    import hashlib
-
-    return int.from_bytes(hashlib.sha256(f"{seed}:{sha256}".encode()).digest()[:4], "little")

@@ -6,65 +6,25 @@ of GPU memory is halved and retried; a batch that fails otherwise is recorded in
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import partial
 
 import numpy as np
 import torch
 
-from xai_cli.config import RunConfig
-from xai_cli.engines.image import PREDICTION_TOP, item_seed
-from xai_cli.errors import XaiError
-from xai_cli.inputs.discover import InputFile
+from xai_cli.engines.base import PREDICTION_TOP, Engine, Job, item_seed
 from xai_cli.inputs.text import TextItem
-from xai_cli.methods.base import Method
 from xai_cli.methods.targets import choose_targets
 from xai_cli.methods.text._base import TokenBatch, merge_words
-from xai_cli.models.registry import LoadedModel
-from xai_cli.outputs.items import write_failure
-from xai_cli.outputs.layout import Layout
 from xai_cli.outputs.text_items import TextItemJob, TextResult, write_text_item
 from xai_cli.summary import SCHEMA_VERSION, prediction_entry
 
-Job = Callable[[], dict]
 MAX_RECORD_CHARS = 200_000  # a longer text is stored in its record only as far as its tokens reach
 
 
 @dataclass
-class TextEngine:
-    """Everything fixed for the run; ``explain(items)`` is called once per loader batch."""
-
-    cfg: RunConfig
-    loaded: LoadedModel
-    methods: list[Method]
-    files: list[InputFile]
-    layout: Layout
-    device: torch.device
-    fixed_target: int | None
-    oom_splits: int = 0
-    stats: dict = field(default_factory=lambda: {"predict_s": 0.0, "methods_s": {}})
-
-    def explain(self, items: list[TextItem]) -> dict[int, Job]:
-        """Writer jobs for ``items``, keyed by input index; never raises for one input's failure."""
-        try:
-            return self._explain(items)
-        except torch.cuda.OutOfMemoryError:
-            torch.cuda.empty_cache()
-            if len(items) == 1:
-                return {items[0].index: self._failure(items[0], "out of GPU memory even alone: try --device cpu")}
-            self.oom_splits += 1
-            half = len(items) // 2
-            return {**self.explain(items[:half]), **self.explain(items[half:])}
-        except XaiError:
-            raise  # a configuration problem: every input would fail alike
-        except Exception as e:  # one batch failing must not end the run: record its inputs
-            reason = f"{type(e).__name__}: {str(e)[:200]}"
-            return {it.index: self._failure(it, reason) for it in items}
-
-    def _failure(self, it: TextItem, reason: str) -> Job:
-        src = self.files[it.index]
-        return partial(write_failure, src.rel, str(src.path), reason, it.sha256, self.loaded.identity(), self.layout)
+class TextEngine(Engine):
+    """Predict and explain a batch of TextItems."""
 
     def _explain(self, items: list[TextItem]) -> dict[int, Job]:
         t0 = time.perf_counter()
@@ -88,7 +48,7 @@ class TextEngine:
                 expl = method.explain(batch, targets[:, k], seeds)
                 maps = expl.maps.cpu().numpy()  # (N, T); waits for the device: the timing is real
                 seconds = time.perf_counter() - t
-                self.stats["methods_s"][method.name] = self.stats["methods_s"].get(method.name, 0.0) + seconds
+                self.add_seconds(method.name, seconds)
                 for i, it in enumerate(items):
                     idx = int(targets[i, k])
                     tokens = maps[i, :len(it.input_ids)].astype(np.float64)
