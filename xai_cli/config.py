@@ -29,7 +29,7 @@ class RunConfig:
     model: str | None = None
     weights: str | None = None
     labels: Path | None = None
-    methods: tuple[str, ...] = ("gradcam",)
+    methods: tuple[str, ...] = ()  # empty: the modality's default (gradcam for images, ig for text)
     params: dict[str, dict[str, object]] = field(default_factory=dict)
     inputs: tuple[Path, ...] = ()
     out: Path = Path("xai-out")

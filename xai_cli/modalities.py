@@ -25,6 +25,7 @@ class Modality:
         decoder: ``decoder(loaded)`` -> a picklable ``fn(index, file, data) -> Item | Failure``.
         engine: ``engine(cfg, loaded, methods, files, layout, device, fixed_target)`` with ``explain(items)``.
         num_classes: The model's number of classes.
+        default_method: What ``--method`` means when not given.
     """
 
     name: str
@@ -33,6 +34,7 @@ class Modality:
     decoder: Callable[[LoadedModel], Callable]
     engine: Callable
     num_classes: Callable[[LoadedModel], int]
+    default_method: str
 
 
 def _image_decoder(loaded: LoadedModel):
@@ -76,7 +78,8 @@ def _text_engine(*args):
 
 
 MODALITIES: dict[str, Modality] = {
-    "image": Modality("image", IMAGE_EXTENSIONS, lambda files: files, _image_decoder, _image_engine, _image_classes),
+    "image": Modality("image", IMAGE_EXTENSIONS, lambda files: files, _image_decoder, _image_engine, _image_classes,
+                      "gradcam"),
     "text": Modality("text", TEXT_EXTENSIONS, _text_expand, _text_decoder, _text_engine,
-                     lambda loaded: int(loaded.extra["num_labels"])),
+                     lambda loaded: int(loaded.extra["num_labels"]), "ig"),
 }

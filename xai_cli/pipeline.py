@@ -51,14 +51,14 @@ def resolve_device(spec: str) -> torch.device:
     return device
 
 
-def build_methods(cfg: RunConfig, loaded: LoadedModel) -> list[Method]:
+def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str) -> list[Method]:
     """The configured methods, constructed for this model.
 
     With ``--method all``, a method that cannot apply to this architecture (attention on a
     CNN) is left out with a note; named explicitly, it is an error.
     """
     every = [m.strip().lower() for m in cfg.methods] == ["all"]
-    names = parse_method_list(",".join(cfg.methods), loaded.modality)
+    names = parse_method_list(",".join(cfg.methods) or default, loaded.modality)
     unused = set(cfg.params) - set(names)
     if unused:
         raise UsageError(f"parameters given for {sorted(unused)[0]!r}, which is not among --method {','.join(names)}")
@@ -123,7 +123,7 @@ def run(cfg: RunConfig) -> RunSummary:
     if not files:
         raise UsageError(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))}",
                          f"{modality.name} inputs are {' '.join(sorted(modality.extensions))} files, searched recursively")
-    methods = build_methods(cfg, loaded)
+    methods = build_methods(cfg, loaded, modality.default_method)
     fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
     load_s = time.perf_counter() - t0
     with OutputLock(cfg.out):

@@ -34,7 +34,7 @@ Examples:
 def explain(
     inputs: Annotated[list[Path] | None, typer.Argument(help="Image or text (.txt, .jsonl) files or folders (walked recursively, sorted).", show_default=False)] = None,
     model: Annotated[str | None, typer.Option("--model", "-m", help="Model name (see 'xai models'), e.g. resnet50 or demo-digits.")] = None,
-    method: Annotated[str | None, typer.Option("--method", help="Methods, comma-separated, or 'all' (see 'xai methods'). [default: gradcam]")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="Methods, comma-separated, or 'all' (see 'xai methods'). [default: gradcam for images, ig for text]")] = None,
     weights: Annotated[str | None, typer.Option("--weights", "-w", help="DEFAULT (torchvision's, downloaded once), none (random init), a weights enum name, or a .pt/.pth/.safetensors state dict.")] = None,
     labels: Annotated[Path | None, typer.Option("--labels", help="Class labels: one per line, or a JSON list.")] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output folder; mirrors the input tree. [default: xai-out]")] = None,
