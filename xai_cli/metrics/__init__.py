@@ -1,0 +1,1 @@
+"""Scores of explanations against ground truth, for audits and for our own tests."""
