@@ -39,3 +39,20 @@ def test_every_registered_method_is_in_the_readme_table():
         assert card.name in rows, f"{card.name} missing from the README's method table"
         for modality in card.modalities:
             assert modality in rows[card.name], f"{card.name}: {modality} not listed"
+
+
+def test_quickstart_commands_run_offline_as_written(tmp_path, monkeypatch):
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from xai_cli.cli import app
+
+    block = re.search(r"## Quickstart.*?```bash\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    for line in block.splitlines():
+        args = shlex.split(line)[1:]  # drop "xai"
+        args[args.index("--out") + 1] = str(tmp_path / args[args.index("--out") + 1])
+        r = CliRunner().invoke(app, [*args, "--workers", "0", "-q"])
+        assert r.exit_code == 0, (line, r.output)
+    assert list(tmp_path.rglob("*.gradcam.png")) and list(tmp_path.rglob("*.lime.png"))
