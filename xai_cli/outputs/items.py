@@ -65,7 +65,8 @@ def write_item(job: ItemJob, layout: Layout) -> dict:
             continue
         png = layout.picture(job.rel, r.method, tag)
         title = f"{r.method} · {_name(r.target)} ({r.target['probability']:.1%})"
-        subtitle = f"{job.model_name} · rank {r.target['rank']}" + (f" · layer {r.layer}" if r.layer else "")
+        subtitle = (f"{job.model_name}" + (" (RANDOM WEIGHTS)" if job.base_record["model"]["random_init"] else "")
+                    + f" · rank {r.target['rank']}" + (f" · layer {r.layer}" if r.layer else ""))
         panel = render_panel(job.original, r.amap, job.box, signed=r.signed, title=title, subtitle=subtitle,
                              peak_xy=tuple(r.stats["peak_xy"]), max_side=job.render_max_side)
         atomic.write_bytes(layout.abs(png), encode_png(panel), layout.root)
