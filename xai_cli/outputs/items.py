@@ -63,30 +63,41 @@ def write_item(job: ItemJob, layout: Layout) -> dict:
             # Never draw NaN/Inf as a blank picture: record it, write no PNG.
             problems.append(f"{r.method}: attributions contain NaN or Inf (try --precision fp32 or fewer steps)")
             continue
-        png = layout.picture(job.rel, r.method, tag)
         title = f"{r.method} · {_name(r.target)} ({r.target['probability']:.1%})"
         subtitle = (f"{job.model_name}" + (" (RANDOM WEIGHTS)" if job.base_record["model"]["random_init"] else "")
                     + f" · rank {r.target['rank']}" + (f" · layer {r.layer}" if r.layer else ""))
         panel = render_panel(job.original, r.amap, job.box, signed=r.signed, title=title, subtitle=subtitle,
                              peak_xy=tuple(r.stats["peak_xy"]), max_side=job.render_max_side)
-        atomic.write_bytes(layout.abs(png), encode_png(panel), layout.root)
-        entry["png"] = str(png)
-        outputs.append(str(png))
-        if job.save_raw:
-            raw = layout.raw(job.rel, r.method, tag)
-            buf = io.BytesIO()
-            np.save(buf, r.amap.astype(np.float32))
-            atomic.write_bytes(layout.abs(raw), buf.getvalue(), layout.root)
-            entry["raw"] = str(raw)
-            outputs.append(str(raw))
+        save_picture(layout, job.rel, r.method, tag, encode_png(panel), r.amap if job.save_raw else None, entry, outputs)
     record = dict(job.base_record)
     record["methods"] = methods
+    return finish_record(layout, job.rel, record, problems, outputs)
+
+
+def save_picture(layout: Layout, rel: PurePosixPath, method: str, tag: str | None, png: bytes,
+                 raw: np.ndarray | None, entry: dict, outputs: list[str]) -> None:
+    """Write one method's PNG (and raw scores as .npy, if given); note their paths in ``entry`` and ``outputs``."""
+    path = layout.picture(rel, method, tag)
+    atomic.write_bytes(layout.abs(path), png, layout.root)
+    entry["png"] = str(path)
+    outputs.append(str(path))
+    if raw is not None:
+        path = layout.raw(rel, method, tag)
+        buf = io.BytesIO()
+        np.save(buf, raw.astype(np.float32))
+        atomic.write_bytes(layout.abs(path), buf.getvalue(), layout.root)
+        entry["raw"] = str(path)
+        outputs.append(str(path))
+
+
+def finish_record(layout: Layout, rel: PurePosixPath, record: dict, problems: list[str], outputs: list[str]) -> dict:
+    """Set the record's status, write it last (its presence means its files are there), return the manifest line."""
     record["status"] = "error" if problems else "ok"
     if problems:
         record["reason"] = "; ".join(problems)
-    rec_path = layout.record(job.rel)
+    rec_path = layout.record(rel)
     atomic.write_json(layout.abs(rec_path), record, layout.root)
-    line = {"input": str(job.rel), "status": record["status"], "record": str(rec_path), "outputs": outputs}
+    line = {"input": str(rel), "status": record["status"], "record": str(rec_path), "outputs": outputs}
     if problems:
         line["reason"] = record["reason"]
     return line

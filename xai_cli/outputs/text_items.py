@@ -9,14 +9,13 @@ their tokens) and, per method and target, one score per token and one per word.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import numpy as np
 
 from xai_cli.inputs.text import TextItem
-from xai_cli.outputs import atomic
+from xai_cli.outputs.items import finish_record, save_picture
 from xai_cli.outputs.layout import Layout, target_tag
 from xai_cli.render.heatmap import encode_png
 from xai_cli.render.tokens import render_text_panel
@@ -105,30 +104,13 @@ def write_text_item(job: TextItemJob, layout: Layout) -> dict:
         if not st["finite"]:
             problems.append(f"{r.method}: scores contain NaN or Inf")
             continue
-        png = layout.picture(job.rel, r.method, tag)
-        atomic.write_bytes(layout.abs(png), encode_png(_panel(job, r, spans)), layout.root)
-        entry["png"] = str(png)
-        outputs.append(str(png))
-        if job.save_raw:
-            raw = layout.raw(job.rel, r.method, tag)
-            buf = io.BytesIO()
-            np.save(buf, r.token_scores.astype(np.float32))
-            atomic.write_bytes(layout.abs(raw), buf.getvalue(), layout.root)
-            entry["raw"] = str(raw)
-            outputs.append(str(raw))
+        save_picture(layout, job.rel, r.method, tag, encode_png(_panel(job, r, spans)),
+                     r.token_scores if job.save_raw else None, entry, outputs)
     record = dict(job.base_record)
     record["tokens"] = tokens_entry(it)
     record["words"] = words
     record["methods"] = methods
-    record["status"] = "error" if problems else "ok"
-    if problems:
-        record["reason"] = "; ".join(problems)
-    rec_path = layout.record(job.rel)
-    atomic.write_json(layout.abs(rec_path), record, layout.root)
-    line = {"input": str(job.rel), "status": record["status"], "record": str(rec_path), "outputs": outputs}
-    if problems:
-        line["reason"] = record["reason"]
-    return line
+    return finish_record(layout, job.rel, record, problems, outputs)
 
 
 def _panel(job: TextItemJob, r: TextResult, spans: list[tuple[int, int]]):
