@@ -18,16 +18,9 @@ IMAGENET = Normalization((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
 @pytest.fixture(scope="module")
-def demo(request):
-    """The shipped demo classifier, or a seeded untrained one while its weights are not built yet."""
-    from xai_cli.models import demo
-
-    if demo.WEIGHTS_PATH.exists():
-        return request.getfixturevalue("demo_model")
-    torch.manual_seed(0)
-    model = frozen(demo.DemoNet())
-    model.untrained = True
-    return model
+def demo(demo_model):
+    """The shipped demo classifier (xai_cli/models/weights/demo_digits.safetensors)."""
+    return demo_model
 
 
 def _demo_inputs(n: int) -> tuple[torch.Tensor, Normalization]:
@@ -45,9 +38,6 @@ def _demo_inputs(n: int) -> tuple[torch.Tensor, Normalization]:
 
 @pytest.mark.parametrize("baseline", ["black", "blur"])
 def test_completeness_within_1_percent_at_64_steps_on_demo(demo, baseline):
-    if baseline == "black" and getattr(demo, "untrained", False):
-        # A random net's path from black crosses many more ReLU kinks: 2.3 % on one item at 64 steps.
-        pytest.skip("needs the trained demo weights")
     x, norm = _demo_inputs(2)
     targets = demo(x).argmax(1)
     _, details = IntegratedGradients(demo, P(steps=64, baseline=baseline), norm).attribute(x, targets, [0, 1])

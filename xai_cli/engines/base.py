@@ -7,6 +7,7 @@ that fails alone is recorded as failed; any other error fails that batch's input
 from __future__ import annotations
 
 import hashlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,7 +27,7 @@ Job = Callable[[], dict]
 
 
 @dataclass
-class Engine:
+class Engine(ABC):
     """Everything fixed for the run; ``explain(items)`` is called once per loader batch.
 
     Subclasses implement ``_explain(items) -> {input index: writer job}`` for their modality.
@@ -59,8 +60,9 @@ class Engine:
             reason = f"{type(e).__name__}: {str(e)[:200]}"
             return {it.index: self._failure(it, reason) for it in items}
 
+    @abstractmethod
     def _explain(self, items: list) -> dict[int, Job]:
-        raise NotImplementedError  # abstract: ImageEngine and TextEngine implement it
+        """Predict and explain ``items``; ImageEngine and TextEngine implement it."""
 
     def _failure(self, it, reason: str) -> Job:
         src = self.files[it.index]
