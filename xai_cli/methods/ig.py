@@ -77,7 +77,7 @@ class IntegratedGradients(Method):
 
     def _explain(self, inputs, targets, seeds):
         attrs, details = self.attribute(inputs, targets, seeds)
-        _warn_if_incomplete(details, self.params.steps)
+        warn_if_incomplete(details, self.params.steps)
         return Explanation(attrs.sum(dim=1), details=details)  # (N, H, W): signed, summed over channels
 
     def attribute(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int]) -> tuple[torch.Tensor, list[dict]]:
@@ -151,9 +151,10 @@ def completeness(attrs: torch.Tensor, f_x: torch.Tensor, f_b: torch.Tensor) -> l
             for e, d, a, b in zip(error, delta, f_x, f_b)]
 
 
-def _warn_if_incomplete(details: list[dict], steps: int) -> None:
+def warn_if_incomplete(details: list[dict], steps: int, what: str = "inputs") -> None:
+    """One warning per batch when completeness is off by more than 5 % for any item."""
     bad = [d["completeness_error"] for d in details if d["completeness_error"] > WARN_ABOVE]
     if bad:
         console.warn(f"ig: sum of attributions is more than {WARN_ABOVE:.0%} off f(x) - f(baseline) for "
-                     f"{len(bad)} of {len(details)} inputs (worst {max(bad):.1%}); "
+                     f"{len(bad)} of {len(details)} {what} (worst {max(bad):.1%}); "
                      f"raise the steps, e.g. --param ig.steps={steps * 2}")

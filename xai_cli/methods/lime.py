@@ -31,9 +31,13 @@ class LimeParams(SuperpixelParams):
 
     def validate(self) -> None:
         super().validate()
-        if self.kernel_width <= 0 or self.alpha < 0:
-            raise UsageError("lime needs kernel_width > 0 and alpha >= 0",
-                             f"got kernel_width={self.kernel_width}, alpha={self.alpha}")
+        check_kernel(self.kernel_width, self.alpha)
+
+
+def check_kernel(kernel_width: float, alpha: float) -> None:
+    """LIME's proximity kernel and ridge penalty must be usable (images and text alike)."""
+    if kernel_width <= 0 or alpha < 0:
+        raise UsageError("lime needs kernel_width > 0 and alpha >= 0", f"got kernel_width={kernel_width}, alpha={alpha}")
 
 
 @register_method

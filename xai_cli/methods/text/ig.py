@@ -19,11 +19,10 @@ from typing import Literal
 
 import torch
 
-from xai_cli import console
 from xai_cli.errors import UsageError
 from xai_cli.methods._perturb import check_targets
 from xai_cli.methods.base import Explanation
-from xai_cli.methods.ig import WARN_ABOVE, completeness, quadrature
+from xai_cli.methods.ig import completeness, quadrature, warn_if_incomplete
 from xai_cli.methods.registry import register_method
 from xai_cli.methods.text._base import TextMethod
 
@@ -62,7 +61,7 @@ class TextIntegratedGradients(TextMethod):
             attr, f_x, f_b = self.attribute(ids, word_ids, targets[i])  # (L,)
             maps[i, :attr.shape[0]] = attr.float()
             details += completeness(attr[None], f_x.view(1), f_b.view(1))
-        _warn_if_incomplete(details, self.params.steps)
+        warn_if_incomplete(details, self.params.steps, "texts")
         return Explanation(maps, details)
 
     def attribute(self, ids: torch.Tensor, word_ids: torch.Tensor, target: torch.Tensor
@@ -100,10 +99,3 @@ class TextIntegratedGradients(TextMethod):
             total += (steps[ks, None, None] * grad).double().sum(0)
         return (total * diff[0].double()).sum(-1), f_x, f_b  # (L,)
 
-
-def _warn_if_incomplete(details: list[dict], steps: int) -> None:
-    bad = [d["completeness_error"] for d in details if d["completeness_error"] > WARN_ABOVE]
-    if bad:
-        console.warn(f"ig: sum of token attributions is more than {WARN_ABOVE:.0%} off f(x) - f(baseline) for "
-                     f"{len(bad)} of {len(details)} texts (worst {max(bad):.1%}); "
-                     f"raise the steps, e.g. --param ig.steps={steps * 2}")

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 
 import torch
 
-from xai_cli.errors import UsageError
 from xai_cli.methods._gradients import item_generator
 from xai_cli.methods._perturb import weighted_ridge
+from xai_cli.methods.lime import check_kernel
 from xai_cli.methods.base import Explanation
 from xai_cli.methods.registry import register_method
 from xai_cli.methods.text._base import Mask, TextMethod, WordMaskParams, masked_scores, words_to_tokens
@@ -41,9 +41,7 @@ class TextLimeParams(WordMaskParams):
 
     def validate(self) -> None:
         super().validate()
-        if self.kernel_width <= 0 or self.alpha < 0:
-            raise UsageError("lime needs kernel_width > 0 and alpha >= 0",
-                             f"got kernel_width={self.kernel_width}, alpha={self.alpha}")
+        check_kernel(self.kernel_width, self.alpha)
 
 
 @register_method
