@@ -73,7 +73,7 @@ def _load(request):
 
 def preload(spec: str, files: list[Path], device: torch.device) -> torch.Tensor:
     """The files decoded and preprocessed by xai's own decoder, as one (N, 3, H, W) device tensor."""
-    from xai_cli.inputs.decode import decode_image
+    from xai_cli.modalities.image.decode import decode_image
     from xai_cli.inputs.discover import InputFile
 
     _, preprocess = _BENCH_MODELS[spec]
@@ -105,7 +105,7 @@ def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None 
 
 def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: torch.device, workers: int | None = None
                ) -> dict:
-    """Run ``xai_cli.pipeline.run`` on ``files`` into a fresh folder; return run.json's figures.
+    """Run ``xai_cli.api.run`` on ``files`` into a fresh folder; return run.json's figures.
 
     Returns:
         ``inputs_per_second`` (run.json: inputs / (total - model load)), counts, the method's
@@ -113,7 +113,7 @@ def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: tor
     """
     from xai_cli import console
     from xai_cli.config import build_config
-    from xai_cli.pipeline import run
+    from xai_cli.api import run
 
     console.configure(quiet=True)
     with tempfile.TemporaryDirectory(prefix="xai-bench-out-") as out:
@@ -131,22 +131,22 @@ def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: tor
 
 # Stages of the end-to-end path, as (file suffix, function) whose cumulative time is reported.
 STAGES = [
-    ("read file", "inputs/decode.py", "read_input"),
-    ("decode + preprocess (incl. sha256)", "inputs/decode.py", "decode_image"),
+    ("read file", "inputs/read.py", "read_input"),
+    ("decode + preprocess (incl. sha256)", "modalities/image/decode.py", "decode_image"),
     ("  of which preprocess_image", "models/preprocess.py", "preprocess_image"),
-    ("engine: predict + gradcam + stats", "engines/image.py", "_explain"),
+    ("engine: predict + gradcam + stats", "core/engine.py", "_explain"),
     ("  gradcam (Method._explain)", "methods/gradcam.py", "_explain"),
-    ("  attribution_stats", "xai_cli/summary.py", "attribution_stats"),
-    ("writer: write_item (all below)", "outputs/items.py", "write_item"),
+    ("  attribution_stats", "modalities/image/stats.py", "attribution_stats"),
+    ("writer: write_result (all below)", "sinks/files/records.py", "write_result"),
     ("  render_panel", "render/heatmap.py", "render_panel"),
     ("    overlay", "render/heatmap.py", "overlay"),
     ("    fonts (load_default)", "render/heatmap.py", "_font"),
     ("    colour bar", "render/heatmap.py", "_colour_bar"),
     ("  encode_png", "render/heatmap.py", "encode_png"),
-    ("  atomic.write_bytes (PNG + JSON)", "outputs/atomic.py", "write_bytes"),
+    ("  atomic.write_bytes (PNG + JSON)", "sinks/files/atomic.py", "write_bytes"),
     ("    of which os.fsync", "~", "<built-in method posix.fsync>"),
-    ("  atomic.write_json (dumps + write)", "outputs/atomic.py", "write_json"),
-    ("manifest line", "outputs/writer.py", "_write_line"),
+    ("  atomic.write_json (dumps + write)", "sinks/files/atomic.py", "write_json"),
+    ("manifest line", "sinks/files/writer.py", "_write_line"),
 ]
 
 
@@ -154,14 +154,14 @@ def profile_end_to_end(spec: str, files: list[Path], size: Size, device: torch.d
                        ) -> dict:
     """cProfile one Grad-CAM pipeline run with everything in the main thread (decode: workers=0;
     the writer runs each job inline), so every stage is seen; returns ms per input per stage."""
-    from xai_cli.outputs.writer import Writer
+    from xai_cli.sinks.files.writer import Writer
 
     class InlineWriter(Writer):
         def submit(self, job):
             self._write_line(job())
 
     profiler = cProfile.Profile()
-    with mock.patch("xai_cli.pipeline.Writer", InlineWriter):
+    with mock.patch("xai_cli.sinks.files.Writer", InlineWriter):
         profiler.enable()
         result = end_to_end(spec, files, CASES["gradcam"], size, device, workers=0)
         profiler.disable()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from xai_cli import pipeline
+from xai_cli import api
 from xai_cli.config import build_config
 from xai_cli.metrics.pointing import score_run
 
@@ -27,7 +27,7 @@ def scores(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo")
     cfg = build_config(None, {"model": "demo-digits", "methods": ("all",), "inputs": (DIGITS,), "out": out,
                               "workers": 0, "params": CHEAP})
-    summary = pipeline.run(cfg)
+    summary = api.run(cfg)
     assert summary.failed == 0 and summary.ok >= 10
     return score_run(out, INDEX, DIGITS)
 

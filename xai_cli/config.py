@@ -51,13 +51,13 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         if not self.model:
-            raise ConfigError("no model given", "pass --model NAME (see 'xai models'), e.g. --model demo-digits")
+            raise ConfigError("no model given", "name one with {opt:model} (see 'xai models'), e.g. demo-digits")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, not {self.top_k}")
         if self.target is not None and self.top_k != 1:
-            raise ConfigError("--target and --top-k cannot be used together", "explain one fixed class, or the top k")
+            raise ConfigError("{opt:target} and {opt:top_k} cannot be used together", "explain one fixed class, or the top k")
 
     def to_dict(self) -> dict:
         out = {}

@@ -7,8 +7,20 @@ status (never ``sys.exit`` below ``xai_cli.cli``).
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 from enum import IntEnum
+
+_OPTION = re.compile(r"\{opt:([a-z_]+)\}")
+
+
+def words(text: str, *, flags: bool = False) -> str:
+    """Render the option placeholders in a message or hint.
+
+    Code below the CLI never names a flag: it writes ``{opt:top_k}``, which the CLI shows as
+    ``--top-k`` and a Python caller sees as ``top_k`` (the ``RunConfig`` field).
+    """
+    return _OPTION.sub(lambda m: "--" + m.group(1).replace("_", "-") if flags else m.group(1), text)
 
 
 class ExitCode(IntEnum):
@@ -36,8 +48,13 @@ class XaiError(Exception):
         self.message = message
         self.hint = hint
 
+    def render(self, *, flags: bool = False) -> str:
+        """One line: the message, and the hint in brackets; option placeholders rendered (see ``words``)."""
+        text = f"{self.message} ({self.hint})" if self.hint else self.message
+        return words(text, flags=flags)
+
     def __str__(self) -> str:
-        return f"{self.message} ({self.hint})" if self.hint else self.message
+        return self.render()
 
 
 class UsageError(XaiError):
@@ -56,22 +73,10 @@ class ModelLoadError(XaiError):
     exit_code = ExitCode.MODEL_LOAD
 
 
-class InputError(XaiError):
-    """One input could not be decoded or explained; the run goes on without it."""
-
-    exit_code = ExitCode.INPUTS_FAILED
-
-
 class MethodError(XaiError):
     """A method cannot run on this model or input (e.g. no spatial layer for Grad-CAM)."""
 
     exit_code = ExitCode.USAGE
-
-
-class Interrupted(XaiError):
-    """The run was stopped by SIGINT/SIGTERM after flushing what was done."""
-
-    exit_code = ExitCode.INTERRUPTED
 
 
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str | None:

@@ -1,38 +1,39 @@
-"""discover -> decode (workers) -> batched predict + explain (device) -> writers (threads).
+"""The run: discover -> decode (loader workers) -> one engine -> sinks.
 
-Each batch's outputs are handed to the writer as soon as the batch is explained; the device
-loop never waits on PNG encoding, and nothing accumulates in memory. The run holds a lock
-on its output folder, skips inputs already done (resume), and stops cleanly on SIGINT/SIGTERM.
+The runner owns what a run needs around the engine: the device, the model, the inputs, the
+methods, the output lock, resume (asked of the sinks), SIGINT/SIGTERM, failure limits and
+the summary. It streams one ``ItemResult`` per input, in input order, to every sink; nothing
+here prints (a ``Reporter`` is told) or knows a command-line flag.
 """
 
 from __future__ import annotations
 
-import os
 import signal
 import threading
 import time
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
-from functools import partial
 
 import torch
 
-from xai_cli import __version__, console
+from xai_cli import __version__
 from xai_cli.config import RunConfig
-from xai_cli.errors import MethodError, UsageError
-from xai_cli.inputs.discover import check_paths, discover
-from xai_cli.inputs.loader import ResumeCheck, default_workers, iter_batches
+from xai_cli.core.engine import Engine
+from xai_cli.core.reporting import Reporter
+from xai_cli.core.results import ItemResult, RunInfo, RunSummary
+from xai_cli.core.targets import parse_target
+from xai_cli.errors import MethodError, UsageError, words
+from xai_cli.inputs.discover import InputFile, check_paths, discover
+from xai_cli.inputs.loader import DoneCheck, default_workers, iter_batches
 from xai_cli.methods.base import Method, Normalization
 from xai_cli.methods.registry import build_params, get_method, parse_method_list
-from xai_cli.methods.targets import parse_target
-from xai_cli.modalities import MODALITIES
+from xai_cli.modalities import get_modality
+from xai_cli.modalities.base import Modality
 from xai_cli.models.registry import LoadedModel, ModelRequest, load_model
-from xai_cli.outputs import atomic
-from xai_cli.outputs.items import write_failure
-from xai_cli.outputs.layout import Layout
-from xai_cli.outputs.lock import OutputLock
-from xai_cli.outputs.runinfo import RunSummary, write_run_json
-from xai_cli.outputs.writer import Writer
+from xai_cli.sinks.base import Sink
+from xai_cli.sinks.files.lock import OutputLock
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -42,26 +43,26 @@ def resolve_device(spec: str) -> torch.device:
     try:
         device = torch.device(spec)
     except RuntimeError:
-        raise UsageError(f"bad --device {spec!r}", "use auto, cpu, cuda or cuda:N") from None
+        raise UsageError(f"bad {{opt:device}} {spec!r}", "use auto, cpu, cuda or cuda:N") from None
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise UsageError("--device cuda but CUDA is not available here", "use --device cpu, or auto")
+            raise UsageError("device cuda asked for, but CUDA is not available here", "use cpu, or auto")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise UsageError(f"--device {spec}: there are {torch.cuda.device_count()} GPUs", "use cuda:0 .. cuda:N-1")
+            raise UsageError(f"device {spec}: there are {torch.cuda.device_count()} GPUs", "use cuda:0 .. cuda:N-1")
     return device
 
 
-def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str) -> list[Method]:
+def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str, reporter: Reporter) -> list[Method]:
     """The configured methods, constructed for this model.
 
-    With ``--method all``, a method that cannot apply to this architecture (attention on a
-    CNN) is left out with a note; named explicitly, it is an error.
+    With ``methods=("all",)``, a method that cannot apply to this architecture (attention on
+    a CNN) is left out with a note; named explicitly, it is an error.
     """
     every = [m.strip().lower() for m in cfg.methods] == ["all"]
     names = parse_method_list(",".join(cfg.methods) or default, loaded.modality)
     unused = set(cfg.params) - set(names)
     if unused:
-        raise UsageError(f"parameters given for {sorted(unused)[0]!r}, which is not among --method {','.join(names)}")
+        raise UsageError(f"parameters given for {sorted(unused)[0]!r}, which is not among the methods {','.join(names)}")
     norm = Normalization(loaded.preprocess.mean, loaded.preprocess.std) if loaded.preprocess else None
     methods = []
     for name in names:
@@ -71,21 +72,181 @@ def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str) -> list[Met
         except MethodError as e:
             if not every:
                 raise
-            console.info(f"--method all: skipping {name}: {e.message}")
+            reporter.note(f"method all: skipping {name}: {e.message}")
     return methods
+
+
+@dataclass
+class Session:
+    """A run's fixed parts, ready to stream: the model, its modality, the inputs and the engine."""
+
+    cfg: RunConfig
+    loaded: LoadedModel
+    modality: Modality
+    files: list[InputFile]
+    engine: Engine
+    info: RunInfo
+    load_seconds: float
+
+
+def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
+    """Check the inputs, load the model, build the methods and the engine.
+
+    Raises:
+        UsageError, ModelLoadError: For a bad configuration, before anything is written.
+    """
+    reporter = reporter or Reporter()
+    started, t0 = datetime.now(timezone.utc), time.perf_counter()
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    if cfg.max_pixels is not None:
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = cfg.max_pixels
+    check_paths(list(cfg.inputs))  # missing paths fail before the (slow) model load
+    request = ModelRequest(cfg.model, cfg.weights, cfg.labels, cfg.trust_checkpoint, cfg.trust_remote_code,
+                           cfg.allow_untrained_head)
+    loaded = load_model(request, device)
+    for w in loaded.warnings:
+        reporter.warning(w)
+    modality = get_modality(loaded.modality)
+    files = modality.expand(discover(list(cfg.inputs), modality.extensions))
+    if not files:
+        raise UsageError(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))}",
+                         f"{modality.name} inputs are {' '.join(sorted(modality.extensions))} files, searched recursively")
+    methods = build_methods(cfg, loaded, modality.default_method, reporter)
+    for m in methods:
+        for w in m.warnings:
+            reporter.warning(w)
+    fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
+    engine = Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
+    info = RunInfo(cfg, cfg.output_key(), loaded.identity(), loaded.name, modality.name, modality.run_fields(loaded),
+                   files, [m.name for m in methods], str(device), started)
+    return Session(cfg, loaded, modality, files, engine, info, time.perf_counter() - t0)
+
+
+def batches(session: Session, resume: DoneCheck | None = None,
+            reporter: Reporter | None = None) -> Iterator[list[ItemResult]]:
+    """One list of results per loader batch, in input order: decoded in the loader's workers,
+    explained by the engine."""
+    reporter = reporter or Reporter()
+    cfg, engine, files = session.cfg, session.engine, session.files
+    workers = default_workers() if cfg.workers is None else cfg.workers
+    decode = session.modality.decoder(session.loaded)
+    for batch in iter_batches(files, decode, cfg.batch_size, workers, engine.device.type == "cuda", resume):
+        out = [engine.failure(f.index, f.reason, f.sha256) for f in batch.failures]
+        out += [ItemResult(s.index, files[s.index], session.modality.name, "skipped", sha256=s.sha256,
+                           outputs=s.outputs) for s in batch.skipped]
+        if batch.items:
+            out += engine.explain(batch.items)
+        for w in dict.fromkeys(engine.warnings):
+            reporter.warning(w)
+        engine.warnings.clear()
+        yield sorted(out, key=lambda r: r.index)
+
+
+def results(session: Session, resume: DoneCheck | None = None, reporter: Reporter | None = None) -> Iterator[ItemResult]:
+    """One result per input, in input order (see ``batches``)."""
+    for batch in batches(session, resume, reporter):
+        yield from batch
+
+
+def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None) -> RunSummary:
+    """Explain every input of ``cfg`` and hand each result to every sink; returns the summary.
+
+    The folders the sinks write into are locked for the run; inputs a sink reports done by an
+    earlier run (resume) are skipped unless ``cfg.force``. SIGINT/SIGTERM stop after the batch
+    in flight (a second one aborts at once); ``cfg.max_failures`` stops after that many
+    failures. The sinks are closed in every case, with ``summary.stopped`` saying why.
+
+    Raises:
+        UsageError, ModelLoadError: For a bad configuration, before anything is written.
+    """
+    reporter = _Recording(reporter or Reporter())
+    t0 = time.perf_counter()
+    session = prepare(cfg, reporter)
+    info = session.info
+    summary = RunSummary(out=str(cfg.out), total=len(session.files), device=info.device)
+    with ExitStack() as stack:
+        for folder in dict.fromkeys(s.out for s in sinks if s.out is not None):
+            stack.enter_context(OutputLock(folder))
+        checks = [] if cfg.force else [c for c in (s.resume_check(info) for s in sinks) if c is not None]
+        resume = checks[0] if len(checks) == 1 else None  # several sinks that resume: redo all, never guess
+        reporter.note(f"xai {__version__}: {len(session.files)} inputs, model {session.loaded.name} ({session.loaded.weights}), "
+                      f"methods {', '.join(info.methods)}, device {info.device}, out {cfg.out}")
+        opened: list[Sink] = []
+        stop = _Stop(reporter)
+        try:
+            for sink in sinks:
+                sink.open(info)
+                opened.append(sink)
+            with _signals(stop), reporter.progress(len(session.files)) as advance:
+                for batch in batches(session, resume, reporter):
+                    for result in batch:
+                        summary.count(result)
+                        for sink in sinks:
+                            sink.consume(result)
+                        advance(1)
+                        if cfg.max_failures is not None and summary.failed > cfg.max_failures:
+                            summary.stopped = "max-failures"  # at once: the rest is not recorded as done
+                            break
+                    if summary.stopped or stop.signal:
+                        summary.stopped = summary.stopped or stop.signal
+                        break
+        finally:
+            summary.seconds = time.perf_counter() - t0
+            summary.timings = _timings(session, summary)
+            summary.oom_splits = session.engine.oom_splits
+            summary.warnings = reporter.warnings
+            if summary.stopped:
+                reporter.warning(f"stopped ({summary.stopped}) after {summary.ok + summary.failed} of {summary.total} "
+                                 "inputs; run the same command again to resume")
+            for sink in opened:
+                sink.close(summary)
+    return summary
+
+
+def _timings(session: Session, summary: RunSummary) -> dict[str, float]:
+    seconds = session.engine.seconds
+    done = summary.ok - summary.skipped + summary.failed
+    return {"total_seconds": summary.seconds, "load_seconds": session.load_seconds,
+            "predict_seconds": seconds["predict"],
+            **{f"{m}_seconds": s for m, s in seconds.items() if m != "predict"},
+            "inputs_per_second": done / max(summary.seconds - session.load_seconds, 1e-9)}
+
+
+class _Recording(Reporter):
+    """Passes reports on and keeps the distinct warnings for the summary (at most ``keep``)."""
+
+    def __init__(self, inner: Reporter, keep: int = 100) -> None:
+        self.inner, self.keep = inner, keep
+        self.warnings: list[str] = []
+
+    def note(self, text: str) -> None:
+        self.inner.note(text)
+
+    def warning(self, text: str) -> None:
+        self.inner.warning(text)
+        plain = words(text)
+        if plain not in self.warnings and len(self.warnings) < self.keep:
+            self.warnings.append(plain)
+
+    def progress(self, total: int):
+        return self.inner.progress(total)
 
 
 class _Stop:
     """SIGINT/SIGTERM: the first asks to stop after the batch in flight; a second aborts at once."""
 
-    def __init__(self) -> None:
+    def __init__(self, reporter: Reporter) -> None:
         self.signal: str | None = None
+        self._reporter = reporter
 
     def __call__(self, signum, _frame) -> None:
         if self.signal is not None:
             raise KeyboardInterrupt
         self.signal = signal.Signals(signum).name
-        console.warn(f"{self.signal}: finishing the batch in flight, then stopping (again to abort)")
+        self._reporter.warning(f"{self.signal}: finishing the batch in flight, then stopping (again to abort)")
 
 
 @contextmanager
@@ -99,86 +260,3 @@ def _signals(stop: _Stop):
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
-
-
-def run(cfg: RunConfig) -> RunSummary:
-    """Explain every input of ``cfg`` and write the outputs; returns counts.
-
-    Raises:
-        UsageError, ModelLoadError: Before anything is written, for a bad configuration.
-    """
-    started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    device = resolve_device(cfg.device)
-    torch.manual_seed(cfg.seed)
-    if cfg.max_pixels is not None:
-        from PIL import Image
-
-        Image.MAX_IMAGE_PIXELS = cfg.max_pixels
-    check_paths(list(cfg.inputs))  # missing paths fail before the (slow) model load
-    request = ModelRequest(cfg.model, cfg.weights, cfg.labels, cfg.trust_checkpoint, cfg.trust_remote_code,
-                           cfg.allow_untrained_head)
-    loaded = load_model(request, device)
-    modality = MODALITIES[loaded.modality]
-    files = modality.expand(discover(list(cfg.inputs), modality.extensions))
-    if not files:
-        raise UsageError(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))}",
-                         f"{modality.name} inputs are {' '.join(sorted(modality.extensions))} files, searched recursively")
-    methods = build_methods(cfg, loaded, modality.default_method)
-    fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
-    load_s = time.perf_counter() - t0
-    with OutputLock(cfg.out):
-        return _run_locked(cfg, modality, files, loaded, methods, fixed, device, started, t0, load_s)
-
-
-def _run_locked(cfg, modality, files, loaded, methods, fixed, device, started, t0, load_s) -> RunSummary:
-    out = cfg.out
-    atomic.remove_stale_temps(out)
-    layout = Layout(out, [f.rel for f in files])
-    engine = modality.engine(cfg, loaded, methods, files, layout, device, fixed)
-    resume = None if cfg.force else ResumeCheck(out, tuple(layout.abs(layout.record(f.rel)) for f in files), cfg.output_key())
-    summary = RunSummary(out=str(out), total=len(files), device=str(device))
-    workers = default_workers() if cfg.workers is None else cfg.workers
-    console.info(f"xai {__version__}: {len(files)} inputs, model {loaded.name} ({loaded.weights}), "
-                 f"methods {', '.join(m.name for m in methods)}, device {device}, out {out}")
-    writer = Writer(out, cfg.writer_threads or max(1, (os.cpu_count() or 2) // 2))
-    stop = _Stop()
-    try:
-        with _signals(stop), console.progress(len(files)) as bar:
-            batches = iter_batches(files, modality.decoder(loaded), cfg.batch_size, workers, device.type == "cuda", resume)
-            for batch in batches:
-                jobs = {f.index: partial(write_failure, files[f.index].rel, str(files[f.index].path), f.reason,
-                                         f.sha256, loaded.identity(), layout) for f in batch.failures}
-                jobs |= {s.index: partial(_resumed_line, files[s.index].rel, layout, s.outputs) for s in batch.skipped}
-                if batch.items:
-                    jobs |= engine.explain(batch.items)
-                for index in sorted(jobs):  # the manifest follows input order
-                    writer.submit(jobs[index])
-                bar.advance(len(batch))
-                if stop.signal or _too_many_failures(cfg, writer):
-                    summary.stopped = stop.signal or "max-failures"
-                    break
-    finally:
-        writer.close()
-    summary.count(writer.lines)
-    summary.seconds = time.perf_counter() - t0
-    if summary.stopped:
-        console.warn(f"stopped ({summary.stopped}) after {summary.ok + summary.failed} of {summary.total} inputs; "
-                     "run the same command again to resume")
-    timings = {"total_seconds": summary.seconds, "load_seconds": load_s, "predict_seconds": engine.stats["predict_s"],
-               **{f"{m}_seconds": s for m, s in engine.stats["methods_s"].items()},
-               "inputs_per_second": (summary.ok - summary.skipped + summary.failed) / max(summary.seconds - load_s, 1e-9)}
-    write_run_json(out, config=cfg.to_dict(), config_key=cfg.output_key(), model=loaded.identity(), summary=summary,
-                   device=device, started=started, timings=timings, oom_splits=engine.oom_splits)
-    return summary
-
-
-def _resumed_line(rel, layout: Layout, outputs: list[str]) -> dict:
-    return {"input": str(rel), "status": "ok", "resumed": True, "record": str(layout.record(rel)), "outputs": outputs}
-
-
-def _too_many_failures(cfg: RunConfig, writer: Writer) -> bool:
-    if cfg.max_failures is None:
-        return False
-    writer.drain()  # exact counts, at the cost of overlap: only when a limit was asked for
-    return writer.failed > cfg.max_failures
-

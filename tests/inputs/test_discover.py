@@ -9,7 +9,7 @@ import pytest
 
 from xai_cli.errors import UsageError
 from xai_cli.inputs.discover import discover
-from xai_cli.outputs.layout import Layout
+from xai_cli.sinks.files.layout import Layout
 
 
 def touch(p: Path) -> Path:

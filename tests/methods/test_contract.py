@@ -65,3 +65,41 @@ def test_hooks_released_after_success_and_error(name, one_conv, tiny_vit):
     with pytest.raises(Exception):
         method.explain(images(2, size), torch.tensor([0, 99]), [0, 1])  # class 99 does not exist
     assert hooks() == before
+
+
+TEXT_METHODS = list(all_methods("text"))
+SENTENCES = ["a lovely and great little kettle", "the worst hotel , awful staff", "fine", "camera is okay I guess"]
+
+
+@pytest.fixture(scope="module")
+def demo_text():
+    from xai_cli.models.registry import ModelRequest, load_model
+
+    return load_model(ModelRequest("demo-text"), torch.device("cpu"))
+
+
+def _text_batch(loaded, texts):
+    from tests.text.helpers import tokenise
+
+    return tokenise(loaded, texts)[1]
+
+
+@pytest.mark.parametrize("name", TEXT_METHODS)
+def test_text_methods_finite_batch_invariant_deterministic(name, demo_text):
+    """The registry-wide properties for text methods: finite per-token maps (zero on padding),
+    the same scores whatever the batch, the same again for the same seeds."""
+    from xai_cli.methods.text import TokenBatch
+
+    cls = all_methods("text")[name]
+    batch, t, seeds = _text_batch(demo_text, SENTENCES), torch.tensor([1, 0, 1, 0]), [7, 8, 9, 10]
+    method = cls(demo_text.module, _cheap(cls))
+    whole = method.explain(batch, t, seeds).maps  # (N, T)
+    assert whole.shape == batch.input_ids.shape and torch.isfinite(whole).all()
+    assert (whole[batch.attention_mask == 0] == 0).all(), "padding got a score"
+    for i in range(len(SENTENCES)):
+        one = _text_batch(demo_text, SENTENCES[i:i + 1])
+        part = method.explain(TokenBatch(one.input_ids, one.attention_mask, one.word_ids), t[i:i + 1], seeds[i:i + 1]).maps
+        n = part.shape[1]
+        torch.testing.assert_close(whole[i, :n], part[0], rtol=1e-4, atol=1e-5)
+    again = cls(demo_text.module, _cheap(cls)).explain(batch, t, seeds).maps
+    torch.testing.assert_close(whole, again, rtol=0, atol=0)

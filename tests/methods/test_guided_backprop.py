@@ -60,13 +60,15 @@ def test_functional_relu_cannot_be_guided_and_says_so(monkeypatch):
         def forward(self, x):
             return self.fc(torch.relu(x).flatten(1))
 
-    warnings: list[str] = []
-    monkeypatch.setattr("xai_cli.console.warn", warnings.append)
+    printed: list[str] = []
+    monkeypatch.setattr("xai_cli.console.warn", printed.append)
     torch.manual_seed(0)
     model = frozen(FunctionalRelu())
     x, t = images(2, 4), torch.tensor([0, 1])
-    maps = GuidedBackprop(model).explain(x, t).maps
-    assert len(warnings) == 1 and "nn.ReLU" in warnings[0]
+    method = GuidedBackprop(model)
+    maps = method.explain(x, t).maps
+    assert len(method.warnings) == 1 and "nn.ReLU" in method.warnings[0]
+    assert printed == []  # returned as data: methods never print
     plain, _ = target_gradients(model, x, t)
     torch.testing.assert_close(maps, plain.sum(1))
 

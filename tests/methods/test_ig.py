@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import frozen, images
-from xai_cli.errors import UsageError
+from xai_cli.errors import UsageError, words
 from xai_cli.methods.base import Normalization
 from xai_cli.methods.ig import IntegratedGradients, IntegratedGradientsParams as P
 from xai_cli.methods.registry import build_params
@@ -136,16 +136,17 @@ def test_baselines():
 
 
 def test_warns_when_too_few_steps(demo, monkeypatch):
-    warnings: list[str] = []
-    monkeypatch.setattr("xai_cli.console.warn", warnings.append)
+    printed: list[str] = []
+    monkeypatch.setattr("xai_cli.console.warn", printed.append)
     x, norm = _demo_inputs(2)
     targets = demo(x).argmax(1)
     out = IntegratedGradients(demo, P(steps=2), norm).explain(x, targets, [0, 1])
     assert max(d["completeness_error"] for d in out.details) > 0.05
-    assert len(warnings) == 1 and "ig.steps=4" in warnings[0]
-    warnings.clear()
-    IntegratedGradients(demo, P(steps=64, baseline="blur"), norm).explain(x, targets, [0, 1])
-    assert warnings == []
+    assert len(out.warnings) == 1 and "ig.steps=4" in out.warnings[0]
+    assert words(out.warnings[0], flags=True).endswith("--param ig.steps=4")  # the CLI words it as a flag
+    assert printed == []  # returned as data: methods never print
+    again = IntegratedGradients(demo, P(steps=64, baseline="blur"), norm).explain(x, targets, [0, 1])
+    assert again.warnings == []
 
 
 @pytest.mark.parametrize("bad", [{"steps": 0}, {"baseline": "grey"}, {"method": "simpson"}, {"internal_batch_size": 0},

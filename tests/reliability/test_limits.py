@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from xai_cli import pipeline
+from xai_cli import api
 from xai_cli.cli import app
 from xai_cli.config import build_config
-from xai_cli.engines.image import ImageEngine
-from xai_cli.outputs.lock import OutputLock
+from xai_cli.core.engine import Engine
+from xai_cli.sinks.files.lock import OutputLock
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +32,15 @@ def cfg(imgs, out, **kw):
 
 
 def test_oom_halves_the_batch_down_to_one_then_records_the_input(imgs, tmp_path, monkeypatch):
-    real = ImageEngine._explain
+    real = Engine._explain
 
     def picky(self, items):
         if len(items) > 1 or items[0].index == 3:  # only single inputs fit, and input 3 never does
             raise torch.cuda.OutOfMemoryError("CUDA out of memory (simulated)")
         return real(self, items)
 
-    monkeypatch.setattr(ImageEngine, "_explain", picky)
-    summary = pipeline.run(cfg(imgs, tmp_path, batch_size=4))
+    monkeypatch.setattr(Engine, "_explain", picky)
+    summary = api.run(cfg(imgs, tmp_path, batch_size=4))
     assert (summary.ok, summary.failed) == (5, 1)
     assert "out of GPU memory" in summary.failures[0]["reason"] and summary.failures[0]["input"] == "im3.png"
     run = json.loads((tmp_path / "run.json").read_text())
@@ -61,7 +61,7 @@ def test_max_failures_stops_early(imgs, tmp_path):
     bad.mkdir()
     for i in range(6):
         (bad / f"bad{i}.png").write_bytes(b"nope")
-    summary = pipeline.run(build_config(None, {"model": "resnet18", "weights": "none", "inputs": (bad,),
+    summary = api.run(build_config(None, {"model": "resnet18", "weights": "none", "inputs": (bad,),
                                                "out": tmp_path / "out", "workers": 0, "batch_size": 1, "max_failures": 1}))
     assert summary.stopped == "max-failures" and summary.failed == 2 and summary.not_done == 4
     assert int(summary.exit_code) == 1
@@ -78,7 +78,7 @@ def test_non_finite_maps_are_recorded_not_drawn(imgs, tmp_path, monkeypatch):
         return cam
 
     monkeypatch.setattr(gradcam.GradCAM, "_cam", nan_first)
-    summary = pipeline.run(cfg(imgs, tmp_path, batch_size=6))
+    summary = api.run(cfg(imgs, tmp_path, batch_size=6))
     assert summary.failed == 1 and "NaN" in summary.failures[0]["reason"]
     assert not (tmp_path / "im0.gradcam.png").exists()
     assert (tmp_path / "im1.gradcam.png").exists()

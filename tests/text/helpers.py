@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath
 
 from xai_cli.inputs.discover import InputFile
-from xai_cli.inputs.text import TextItem, decode_text
+from xai_cli.modalities.text.decode import TextItem, decode_text
 from xai_cli.methods.text import TokenBatch
 from xai_cli.models.registry import LoadedModel
 

@@ -8,9 +8,9 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from xai_cli.inputs.decode import Failure, read_input
+from xai_cli.inputs.read import Failure, read_input
 from xai_cli.inputs.discover import TEXT_EXTENSIONS, InputFile, discover
-from xai_cli.inputs.text import JsonlDocument, TextItem, decode_bytes, decode_text, expand_jsonl
+from xai_cli.modalities.text.decode import JsonlDocument, TextItem, decode_bytes, decode_text, expand_jsonl
 
 TEXT = "Le café était excellent — vraiment.\nThe room was noisy."
 

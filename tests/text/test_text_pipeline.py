@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from xai_cli import pipeline
+from xai_cli import api
 from xai_cli.cli import app
 from xai_cli.config import build_config
 from xai_cli.errors import ExitCode
@@ -27,7 +27,7 @@ RECORDS = ["camera", "concert_utf16", "hotel", "kettle", "long_review", "reviews
 def run(inputs, out: Path, **kw):
     cfg = build_config(None, {"model": "demo-text", "methods": METHODS, "inputs": tuple(inputs), "out": out,
                               "workers": 0, "params": CHEAP, **kw})
-    return pipeline.run(cfg)
+    return api.run(cfg)
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ def handle_errors(fn):
             return fn(*args, **kwargs)
         except XaiError as e:
             console.debug(traceback.format_exc())
-            console.error(str(e))
+            console.error(e.render(flags=True))
             raise typer.Exit(int(e.exit_code)) from None
         except KeyboardInterrupt:
             console.error("interrupted")

@@ -1,4 +1,8 @@
-"""Option types shared by commands, so a flag has the same name and help everywhere."""
+"""Options shared by commands, defined once so a flag has the same name and help everywhere.
+
+Each command takes these as ``Annotated`` parameters and passes them to ``run_options`` to get
+the config overrides; ``audit`` and ``compare`` reuse them as they are.
+"""
 
 from __future__ import annotations
 
@@ -18,3 +22,44 @@ Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or info 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Debug lines and tracebacks on stderr.")]
 Format = Annotated[OutputFormat, typer.Option("--format", help="What goes to stdout: a text line, or the run summary as JSON.")]
 ConfigFile = Annotated[Path | None, typer.Option("--config", "-c", help="A TOML run config (see configs/); flags override its keys.", exists=False)]
+
+Inputs = Annotated[list[Path] | None, typer.Argument(help="Image or text (.txt, .jsonl) files or folders (walked recursively, sorted).", show_default=False)]
+Model = Annotated[str | None, typer.Option("--model", "-m", help="Model name (see 'xai models'), e.g. resnet50 or demo-digits.")]
+Methods = Annotated[str | None, typer.Option("--method", help="Methods, comma-separated, or 'all' (see 'xai methods'). [default: gradcam for images, ig for text]")]
+Weights = Annotated[str | None, typer.Option("--weights", "-w", help="DEFAULT (torchvision's, downloaded once), none (random init), a weights enum name, or a .pt/.pth/.safetensors state dict.")]
+Labels = Annotated[Path | None, typer.Option("--labels", help="Class labels: one per line, or a JSON list.")]
+Out = Annotated[Path | None, typer.Option("--out", "-o", help="Output folder; mirrors the input tree. [default: xai-out]")]
+Layer = Annotated[str | None, typer.Option("--layer", help="Grad-CAM layer, dotted name (default: found automatically).")]
+TargetClass = Annotated[str | None, typer.Option("--target", help="Explain this class (index or label) instead of the top prediction.")]
+TopK = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Explain the k most probable classes. [default: 1]")]
+Param = Annotated[list[str] | None, typer.Option("--param", "-p", help="A method parameter, METHOD.NAME=VALUE (repeatable).")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Inputs per batch. Results do not depend on it. [default: 32]")]
+Device = Annotated[str | None, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N. [default: auto]")]
+Workers = Annotated[int | None, typer.Option("--workers", min=0, help="Decode processes (0: decode in the main process). [default: spare cores, ≤ 8]")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed of sampling methods, reset for every input. [default: 0]")]
+MaxPixels = Annotated[int | None, typer.Option("--max-pixels", help="Refuse images larger than this many pixels (decompression-bomb guard). [default: PIL's 89 M]")]
+TrustCheckpoint = Annotated[bool | None, typer.Option("--trust-checkpoint", help="Allow unpickling full-model checkpoints and TorchScript (runs code from the file).")]
+TrustRemoteCode = Annotated[bool | None, typer.Option("--trust-remote-code", help="Let a Hugging Face repo run its own code.")]
+AllowUntrainedHead = Annotated[bool | None, typer.Option("--allow-untrained-head", help="Explain a Hugging Face model whose classification head is not in its checkpoint (random): for testing only.")]
+Force = Annotated[bool | None, typer.Option("--force", help="Redo every input. Default: resume, skipping inputs whose outputs are complete for the same content and settings.")]
+MaxFailures = Annotated[int | None, typer.Option("--max-failures", min=0, help="Stop once more than N inputs have failed (exit 1).")]
+FailOnError = Annotated[bool, typer.Option("--fail-on-error", help="Stop at the first failed input (same as --max-failures 0).")]
+
+
+def run_options(*, inputs, model, method, weights, labels, out, layer, target, top_k, param, batch_size, device,
+                workers, seed, max_pixels, trust_checkpoint, trust_remote_code, allow_untrained_head, force,
+                max_failures, fail_on_error) -> dict:
+    """The config overrides of the shared options (``None``: not given on the command line)."""
+    from xai_cli.config import parse_param
+
+    params = parse_param(param or [])
+    if layer is not None:
+        params.setdefault("gradcam", {})["layer"] = layer
+    return {
+        "model": model, "weights": weights, "labels": labels, "out": out, "target": target, "top_k": top_k,
+        "methods": tuple(m.strip() for m in method.split(",")) if method else None,
+        "inputs": tuple(inputs) if inputs else None, "batch_size": batch_size, "device": device,
+        "workers": workers, "seed": seed, "max_pixels": max_pixels, "trust_checkpoint": trust_checkpoint,
+        "trust_remote_code": trust_remote_code, "params": params, "allow_untrained_head": allow_untrained_head,
+        "force": force, "max_failures": 0 if fail_on_error else max_failures,
+    }

@@ -1,75 +1,113 @@
-"""What every engine shares: the run's fixed parts, and the failure policy around one batch.
+"""One engine for every modality: a batch of decoded inputs in, one ``ItemResult`` per input out.
 
-A batch that runs out of GPU memory is halved and retried, down to single inputs; an input
-that fails alone is recorded as failed; any other error fails that batch's inputs only.
+The engine predicts, chooses the targets, runs every method, and turns the maps into CPU
+results through the modality. It never writes, prints or knows a path. A batch that runs out
+of GPU memory is halved and retried, down to single inputs; an input that fails alone is a
+failed result; any other error fails that batch's inputs only.
 """
 
 from __future__ import annotations
 
 import hashlib
-from abc import ABC, abstractmethod
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
-from functools import partial
 
 import torch
 
-from xai_cli.config import RunConfig
+from xai_cli.core.results import PREDICTION_TOP, ItemResult, MapResult, Prediction, Target
+from xai_cli.core.targets import choose_targets
 from xai_cli.errors import XaiError
 from xai_cli.inputs.discover import InputFile
 from xai_cli.methods.base import Method
+from xai_cli.modalities.base import Modality
 from xai_cli.models.registry import LoadedModel
-from xai_cli.outputs.items import write_failure
-from xai_cli.outputs.layout import Layout
-
-PREDICTION_TOP = 5  # classes listed in each record's prediction
-Job = Callable[[], dict]
 
 
 @dataclass
-class Engine(ABC):
+class Engine:
     """Everything fixed for the run; ``explain(items)`` is called once per loader batch.
 
-    Subclasses implement ``_explain(items) -> {input index: writer job}`` for their modality.
+    Attributes:
+        oom_splits: How often a batch was halved after running out of memory.
+        seconds: Device seconds by stage: ``predict`` and one entry per method.
+        warnings: Lines the methods returned since the caller last emptied the list.
     """
 
-    cfg: RunConfig
+    modality: Modality
     loaded: LoadedModel
     methods: list[Method]
     files: list[InputFile]
-    layout: Layout
     device: torch.device
     fixed_target: int | None
-    oom_splits: int = 0  # how often a batch was halved after running out of memory
-    stats: dict = field(default_factory=lambda: {"predict_s": 0.0, "methods_s": {}})  # seconds by stage
+    top_k: int
+    seed: int
+    oom_splits: int = 0
+    seconds: dict[str, float] = field(default_factory=lambda: {"predict": 0.0})
+    warnings: list[str] = field(default_factory=list)
 
-    def explain(self, items: list) -> dict[int, Job]:
-        """Writer jobs for ``items``, keyed by input index; never raises for one input's failure."""
+    def explain(self, items: list) -> list[ItemResult]:
+        """One result per item, in the items' order; never raises for one input's failure."""
         try:
             return self._explain(items)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
             if len(items) == 1:
-                return {items[0].index: self._failure(items[0], "out of GPU memory even alone: try --device cpu or a smaller model")}
+                return [self.failure(items[0].index, "out of GPU memory even alone: run it on the CPU or use a smaller model",
+                                     items[0].sha256)]
             self.oom_splits += 1
             half = len(items) // 2
-            return {**self.explain(items[:half]), **self.explain(items[half:])}
+            return self.explain(items[:half]) + self.explain(items[half:])
         except XaiError:
             raise  # a configuration problem (e.g. no layer for Grad-CAM): every input would fail alike
         except Exception as e:  # one batch failing must not end the run: record its inputs
             reason = f"{type(e).__name__}: {str(e)[:200]}"
-            return {it.index: self._failure(it, reason) for it in items}
+            return [self.failure(it.index, reason, it.sha256) for it in items]
 
-    @abstractmethod
-    def _explain(self, items: list) -> dict[int, Job]:
-        """Predict and explain ``items``; ImageEngine and TextEngine implement it."""
+    def failure(self, index: int, reason: str, sha256: str | None = None) -> ItemResult:
+        return ItemResult(index, self.files[index], self.modality.name, "error", sha256=sha256, reason=reason)
 
-    def _failure(self, it, reason: str) -> Job:
-        src = self.files[it.index]
-        return partial(write_failure, src.rel, str(src.path), reason, it.sha256, self.loaded.identity(), self.layout)
+    def _explain(self, items: list) -> list[ItemResult]:
+        x = self.modality.collate(items, self.loaded, self.device)
+        seeds = [item_seed(self.seed, it.sha256) for it in items]
+        t = time.perf_counter()
+        # The first method predicts too: Grad-CAM's hooked forward already yields the logits.
+        first = self.methods[0].explain_predicted(
+            x, lambda p: choose_targets(p, self.fixed_target, self.top_k), seeds)
+        probs, targets = first.probs, first.targets  # (N, C), (N, K)
+        self.seconds["predict"] += first.predict_seconds
+        order = torch.sort(probs, dim=1, descending=True, stable=True)
+        top_idx = order.indices[:, :PREDICTION_TOP].cpu().tolist()
+        top_p = order.values[:, :PREDICTION_TOP].cpu().tolist()
+        target_p = probs.gather(1, targets).cpu().tolist()
+        n, k_count = len(items), targets.shape[1]
+        per_item: list[list[MapResult]] = [[] for _ in range(n)]
+        for method in self.methods:
+            if method is self.methods[0]:
+                expls, shared = first.explanations, first.predict_seconds
+            else:
+                t, shared = time.perf_counter(), 0.0
+                expls = [method.explain(x, targets[:, k], seeds) for k in range(k_count)]
+            rows = [self.modality.map_results(e.maps, items, method) for e in expls]  # waits for the device
+            seconds = time.perf_counter() - t - shared
+            self.seconds[method.name] = self.seconds.get(method.name, 0.0) + seconds
+            for k, expl in enumerate(expls):
+                self.warnings += expl.warnings
+                for i in range(n):
+                    idx = int(targets[i, k])
+                    scores, stats, extra = rows[k][i]
+                    target = Target(k + 1, idx, self.loaded.label(idx), target_p[i][k])
+                    per_item[i].append(MapResult(method.name, method.signed, target, scores, stats, method.describe(),
+                                                 expl.layer, seconds / (n * k_count),
+                                                 expl.details[i] if expl.details else {}, extra))
+        labels = self.loaded.label
+        return [self._result(it, Prediction(tuple(top_idx[i]), tuple(top_p[i]), tuple(labels(c) for c in top_idx[i])),
+                             per_item[i]) for i, it in enumerate(items)]
 
-    def add_seconds(self, method: str, seconds: float) -> None:
-        self.stats["methods_s"][method] = self.stats["methods_s"].get(method, 0.0) + seconds
+    def _result(self, it, prediction: Prediction, maps: list[MapResult]) -> ItemResult:
+        bad = [m.method for m in maps if not m.finite]
+        reason = "; ".join(f"{name}: the map contains NaN or Inf, so it was not drawn" for name in dict.fromkeys(bad))
+        return ItemResult(it.index, self.files[it.index], self.modality.name, "error" if bad else "ok",
+                          sha256=it.sha256, item=it, prediction=prediction, maps=maps, reason=reason or None)
 
 
 def item_seed(seed: int, sha256: str) -> int:

@@ -14,14 +14,15 @@ def parse_target(target: str | None, labels: list[str] | None, num_classes: int)
     if target.strip().lstrip("-").isdigit():
         index = int(target)
         if not 0 <= index < num_classes:
-            raise UsageError(f"--target {index} is out of range", f"the model has classes 0..{num_classes - 1}")
+            raise UsageError(f"{{opt:target}} {index} is out of range", f"the model has classes 0..{num_classes - 1}")
         return index
     if labels:
         folded = {label.casefold(): i for i, label in enumerate(labels)}
         if target.casefold() in folded:
             return folded[target.casefold()]
         raise UsageError(f"no class labelled {target!r}", did_you_mean(target, labels) or "give a class index instead")
-    raise UsageError(f"--target {target!r} is not a class index and the model has no labels", "pass --labels FILE or an index")
+    raise UsageError(f"{{opt:target}} {target!r} is not a class index and the model has no labels",
+                     "give {opt:labels} FILE, or a class index")
 
 
 def choose_targets(probs: torch.Tensor, fixed: int | None, top_k: int) -> torch.Tensor:

@@ -64,7 +64,7 @@ def discover(paths: list[Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -
 def check_paths(paths: list[Path]) -> None:
     """Raise ``UsageError`` unless every input path exists (cheap: no walking)."""
     if not paths:
-        raise UsageError("no inputs given", "pass a folder or files: xai explain --model M --method gradcam imgs/")
+        raise UsageError("no inputs given", "give a folder or files to explain")
     for p in paths:
         if not p.exists():
             raise UsageError(f"input not found: {p}", "check the path (folders are walked recursively)")

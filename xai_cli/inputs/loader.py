@@ -11,23 +11,16 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from xai_cli.inputs.decode import Failure, Skipped, read_input
 from xai_cli.inputs.discover import InputFile
-from xai_cli.outputs.resume import completed_outputs
+from xai_cli.inputs.read import Failure, Skipped, read_input
 
-
-@dataclass(frozen=True)
-class ResumeCheck:
-    """What a worker needs to tell a finished input: where its record is, and the run's key."""
-
-    root: Path
-    records: tuple[Path, ...]  # the record path of each input, by index
-    config_key: str
+# ``done(index, sha256)`` -> the outputs of an input finished by an earlier run, or None to do it.
+# It runs in the workers, so it must pickle (the files sink's ``ResumeCheck`` does).
+DoneCheck = Callable[[int, str], "list[str] | None"]
 
 
 @dataclass
@@ -43,7 +36,7 @@ class Batch:
 
 
 class _Inputs(Dataset):
-    def __init__(self, files: list[InputFile], decode: Callable, resume: ResumeCheck | None) -> None:
+    def __init__(self, files: list[InputFile], decode: Callable, resume: DoneCheck | None) -> None:
         self.files, self.decode, self.resume = files, decode, resume
 
     def __len__(self) -> int:
@@ -55,7 +48,7 @@ class _Inputs(Dataset):
             return Failure(i, problem)
         if self.resume is not None:
             digest = hashlib.sha256(data).hexdigest()
-            done = completed_outputs(self.resume.records[i], self.resume.root, digest, self.resume.config_key)
+            done = self.resume(i, digest)
             if done is not None:
                 return Skipped(i, digest, done)
         return self.decode(i, self.files[i], data)
@@ -76,7 +69,7 @@ def default_workers() -> int:
 
 
 def iter_batches(files: list[InputFile], decode: Callable, batch_size: int, workers: int,
-                 pin_memory: bool = False, resume: ResumeCheck | None = None) -> Iterator[Batch]:
+                 pin_memory: bool = False, resume: DoneCheck | None = None) -> Iterator[Batch]:
     """Decode ``files`` with ``decode(index, file, data)`` in ``workers`` processes, yielding batches in input order."""
     loader = DataLoader(
         _Inputs(files, decode, resume), batch_size=batch_size, shuffle=False, num_workers=workers,

@@ -6,6 +6,7 @@ the model are removed before ``explain`` returns, also when it raises.
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,11 +24,32 @@ class Explanation:
         maps: (N, H, W) float32, in model-input pixels (image methods) or (N, T) per token.
         details: One JSON-able dict per item (e.g. the completeness error of IG).
         layer: The layer the maps were taken from, for layer methods.
+        warnings: Things a person should know about this batch (one line each; options as
+            ``{opt:NAME}`` placeholders, see ``xai_cli.errors.words``). Methods never print.
     """
 
     maps: torch.Tensor
     details: list[dict] = field(default_factory=list)
     layer: str | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Predicted:
+    """What ``explain_predicted`` returns: the prediction and one explanation per target rank.
+
+    Attributes:
+        probs: (N, classes) softmax probabilities.
+        targets: (N, K) the classes explained, best first.
+        explanations: K explanations, one per target rank.
+        predict_seconds: Time of the forward pass that gave ``probs`` (shared with the
+            explanation for methods like Grad-CAM, whose hooked forward yields the logits).
+    """
+
+    probs: torch.Tensor
+    targets: torch.Tensor
+    explanations: list[Explanation]
+    predict_seconds: float
 
 
 @dataclass(frozen=True)
@@ -67,6 +89,7 @@ class Method(ABC):
         self.model = model
         self.params = params if params is not None else self.Params()
         self.normalization = normalization or Normalization()
+        self.warnings: list[str] = []  # about this method on this model, found at construction
 
     def to_pixels(self, x: torch.Tensor) -> torch.Tensor:
         """Model inputs -> pixel values in [0, 1] (for segmenting, or for baselines like 'black')."""
@@ -96,22 +119,26 @@ class Method(ABC):
         out.maps = out.maps.detach().float()
         return out
 
-    def explain_predicted(self, inputs: torch.Tensor, pick: Callable[[torch.Tensor], torch.Tensor],
-                          seeds: list[int] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[Explanation]]:
+    def predict(self, inputs) -> torch.Tensor:
+        """(N, classes) softmax probabilities of the model on ``inputs`` (no gradients)."""
+        from xai_cli.methods._vit import model_logits
+
+        with torch.no_grad():
+            return torch.softmax(model_logits(self.model(inputs)).float(), dim=1)
+
+    def explain_predicted(self, inputs, pick: Callable[[torch.Tensor], torch.Tensor],
+                          seeds: list[int] | None = None) -> Predicted:
         """Predict, choose targets with ``pick(probs) -> (N, K)``, and explain each of the K targets.
 
         The default predicts with its own no-grad forward; a method whose forward already
         yields the logits (Grad-CAM) overrides this to save that pass.
-
-        Returns:
-            probs (N, classes), targets (N, K), and one ``Explanation`` per target rank.
         """
-        from xai_cli.methods._vit import model_logits
-
-        with torch.no_grad():
-            probs = torch.softmax(model_logits(self.model(inputs)).float(), dim=1)  # (N, classes)
+        t = time.perf_counter()
+        probs = self.predict(inputs)  # (N, classes)
+        seconds = time.perf_counter() - t
         targets = pick(probs)  # (N, K)
-        return probs, targets, [self.explain(inputs, targets[:, k], seeds) for k in range(targets.shape[1])]
+        return Predicted(probs, targets, [self.explain(inputs, targets[:, k], seeds) for k in range(targets.shape[1])],
+                         seconds)
 
     @abstractmethod
     def _explain(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int]) -> Explanation:

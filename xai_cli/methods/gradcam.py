@@ -15,6 +15,7 @@ is the last block's pre-attention LayerNorm (see ``find_spatial_layer``).
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -22,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from xai_cli.methods._vit import model_logits
-from xai_cli.methods.base import Explanation, Method
+from xai_cli.methods.base import Explanation, Method, Predicted
 from xai_cli.methods.registry import register_method
 from xai_cli.models.layers import find_spatial_layer, get_layer, patch_size, token_grid, tokens_to_grid
 
@@ -51,7 +52,7 @@ class GradCAM(Method):
         return self._layer_name
 
     def _explain(self, inputs, targets, seeds):
-        return self.explain_predicted(inputs, lambda probs: targets[:, None], seeds)[2][0]
+        return self.explain_predicted(inputs, lambda probs: targets[:, None], seeds).explanations[0]
 
     def explain_predicted(self, inputs, pick, seeds=None):
         """One forward serves the prediction and every target's gradient (``retain_graph``).
@@ -61,8 +62,10 @@ class GradCAM(Method):
         """
         name = self.layer_name(inputs)
         with _captured(get_layer(self.model, name)) as store, torch.enable_grad():
+            t = time.perf_counter()
             logits = model_logits(self.model(inputs.detach()))  # (N, classes)
             probs = torch.softmax(logits.detach().float(), dim=1)
+            forward_seconds = time.perf_counter() - t
             targets = pick(probs).to(logits.device)  # (N, K)
             acts = store["a"]
             cams = []
@@ -70,7 +73,7 @@ class GradCAM(Method):
                 score = logits.gather(1, targets[:, k:k + 1]).sum()  # items are independent: sum = per-item grads
                 (grad,) = torch.autograd.grad(score, acts, retain_graph=k + 1 < targets.shape[1])
                 cams.append(Explanation(self._cam(acts.detach(), grad, inputs).float(), layer=name))
-        return probs, targets, cams
+        return Predicted(probs, targets, cams, forward_seconds)
 
     def _cam(self, acts: torch.Tensor, grads: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
         if acts.dim() == 3:  # ViT tokens (N, T, C) -> (N, C, gh, gw)

@@ -25,7 +25,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from xai_cli import console
 from xai_cli.methods._gradients import target_gradients
 from xai_cli.methods.base import Explanation, Method
 from xai_cli.methods.registry import register_method
@@ -42,8 +41,8 @@ class GuidedBackprop(Method):
         super().__init__(model, params, normalization)
         self._relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
         if not self._relus:
-            console.warn("guided_backprop: the model has no nn.ReLU modules, so the map is the plain gradient "
-                         "(functional relu calls and other activations cannot be guided)")
+            self.warnings.append("guided_backprop: the model has no nn.ReLU modules, so the map is the plain gradient "
+                                 "(functional relu calls and other activations cannot be guided)")
 
     def _explain(self, inputs, targets, seeds):
         handles = [relu.register_forward_hook(_guide) for relu in self._relus]

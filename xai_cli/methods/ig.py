@@ -33,7 +33,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from xai_cli import console
 from xai_cli.errors import UsageError
 from xai_cli.methods._gradients import item_generator, relative_error, summed_gradients, target_scores
 from xai_cli.methods.base import Explanation, Method
@@ -77,8 +76,7 @@ class IntegratedGradients(Method):
 
     def _explain(self, inputs, targets, seeds):
         attrs, details = self.attribute(inputs, targets, seeds)
-        warn_if_incomplete(details, self.params.steps)
-        return Explanation(attrs.sum(dim=1), details=details)  # (N, H, W): signed, summed over channels
+        return Explanation(attrs.sum(dim=1), details=details, warnings=incompleteness(details, self.params.steps))  # (N, H, W): signed, summed over channels
 
     def attribute(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int]) -> tuple[torch.Tensor, list[dict]]:
         """Per-channel attributions (N, C, H, W) and each item's completeness check."""
@@ -151,10 +149,11 @@ def completeness(attrs: torch.Tensor, f_x: torch.Tensor, f_b: torch.Tensor) -> l
             for e, d, a, b in zip(error, delta, f_x, f_b)]
 
 
-def warn_if_incomplete(details: list[dict], steps: int, what: str = "inputs") -> None:
+def incompleteness(details: list[dict], steps: int, what: str = "inputs") -> list[str]:
     """One warning per batch when completeness is off by more than 5 % for any item."""
     bad = [d["completeness_error"] for d in details if d["completeness_error"] > WARN_ABOVE]
-    if bad:
-        console.warn(f"ig: sum of attributions is more than {WARN_ABOVE:.0%} off f(x) - f(baseline) for "
-                     f"{len(bad)} of {len(details)} {what} (worst {max(bad):.1%}); "
-                     f"raise the steps, e.g. --param ig.steps={steps * 2}")
+    if not bad:
+        return []
+    return [f"ig: sum of attributions is more than {WARN_ABOVE:.0%} off f(x) - f(baseline) for "
+            f"{len(bad)} of {len(details)} {what} (worst {max(bad):.1%}); "
+            f"raise the steps, e.g. {{opt:param}} ig.steps={steps * 2}"]

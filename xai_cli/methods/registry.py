@@ -73,7 +73,7 @@ def parse_method_list(spec: str, modality: str) -> list[str]:
         return list(all_methods(modality))
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
-        raise UsageError("no method given", "pass --method gradcam (or several: --method gradcam,ig)")
+        raise UsageError("no method given", "name one, e.g. {opt:method} gradcam (or several: gradcam,ig)")
     for n in names:
         get_method(n, modality)
     return list(dict.fromkeys(names))

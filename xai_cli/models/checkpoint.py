@@ -16,7 +16,7 @@ from torch import nn
 
 from xai_cli.errors import ModelLoadError
 
-_TRUST_HINT = "re-save it with torch.save(model.state_dict(), path) or as .safetensors, or pass --trust-checkpoint if you trust where it came from"
+_TRUST_HINT = "re-save it with torch.save(model.state_dict(), path) or as .safetensors, or allow it with {opt:trust_checkpoint} if you trust where it came from"
 
 
 def file_identity(path: Path) -> str:
@@ -105,6 +105,6 @@ def load_into(model: nn.Module, state: dict[str, torch.Tensor], path: Path) -> N
         first = str(e).splitlines()[1:3]
         raise ModelLoadError(
             f"{path.name} does not fit this architecture: {' '.join(s.strip() for s in first)[:300]}",
-            "check --model names the architecture the weights were trained with",
+            "check that {opt:model} names the architecture the weights were trained with",
         ) from e
     return result

@@ -26,18 +26,15 @@ def load_demo(req: ModelRequest) -> LoadedModel:
     labels = read_labels(req.labels_file) if req.labels_file else list(demo.DEMO_LABELS)
     choice = req.weights or "DEFAULT"
     if choice.lower() == "none":
-        from xai_cli import console
-
-        console.warn("demo-digits has random weights (--weights none): its explanations mean nothing")
         return LoadedModel(demo.build_demo_model(pretrained=False), demo.DEMO_NAME, "embedded", "none", True,
-                           check_labels(labels, 10, "--labels"), preprocess)
+                           check_labels(labels, 10, "{opt:labels}"), preprocess)
     if choice.upper() == "DEFAULT":
         path = demo.WEIGHTS_PATH
     else:
         path = Path(choice).expanduser()
     if not path.exists() and choice.upper() != "DEFAULT":
-        raise UsageError(f"weights file not found: {path}", "use --weights DEFAULT, none, or a path")
+        raise UsageError(f"weights file not found: {path}", "use weights DEFAULT, none, or a path")
     model = demo.build_demo_model(pretrained=False)
     load_into(model, read_checkpoint(path), path)
     return LoadedModel(model, demo.DEMO_NAME, "embedded", file_identity(path), False,
-                       check_labels(labels, 10, "--labels"), preprocess)
+                       check_labels(labels, 10, "{opt:labels}"), preprocess)

@@ -89,7 +89,7 @@ def find_spatial_layer(model: nn.Module, example: torch.Tensor) -> str:
         return grids[-1][1]
     raise MethodError(
         "found no layer with a spatial output to take Grad-CAM from",
-        "name one with --layer (see 'xai explain --help'), or use a method that needs no layer, such as ig",
+        "name one with {opt:layer}, or use a method that needs no layer, such as ig",
     )
 
 
@@ -131,7 +131,7 @@ def token_grid(num_tokens: int, size: tuple[int, int], patch: tuple[int, int] | 
             if side * side == num_tokens - prefix:
                 return prefix, side, side
     raise MethodError(f"cannot read {num_tokens} tokens as a patch grid of a {h}x{w} input",
-                      "name a layer with a (N, C, h, w) or (N, tokens, C) output with --layer")
+                      "name a layer with a (N, C, h, w) or (N, tokens, C) output with {opt:layer}")
 
 
 def tokens_to_grid(tokens: torch.Tensor, prefix: int, gh: int, gw: int) -> torch.Tensor:

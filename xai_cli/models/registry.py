@@ -54,6 +54,7 @@ class LoadedModel:
     preprocess: Preprocess | None
     modality: Literal["image", "text"] = "image"
     extra: dict = field(default_factory=dict)  # e.g. the tokenizer of a text model
+    warnings: list[str] = field(default_factory=list)  # for a person, reported by the runner (never printed here)
 
     def label(self, index: int) -> str | None:
         if self.labels is not None and 0 <= index < len(self.labels):
@@ -113,6 +114,9 @@ def load_model(request: ModelRequest, device: torch.device) -> LoadedModel:
             for p in module.parameters():
                 p.requires_grad_(False)  # methods differentiate w.r.t. inputs/activations only
             loaded.module = module
+            if loaded.random_init:
+                loaded.warnings.insert(0, f"{loaded.name} has random weights ({loaded.weights}): its explanations "
+                                          "mean nothing; use it to test the pipeline only")
             return loaded
     known = [n for src in sources() for n in src.names()]
     raise UsageError(

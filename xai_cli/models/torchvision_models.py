@@ -10,7 +10,6 @@ import torch
 import torchvision
 from torch import nn
 
-from xai_cli import console
 from xai_cli.errors import ModelLoadError, UsageError, did_you_mean
 from xai_cli.models.checkpoint import file_identity, head_size, load_into, read_checkpoint
 from xai_cli.models.labels import check_labels, read_labels
@@ -49,7 +48,7 @@ def _weights_enum(name: str, choice: str):
 def _download(name: str, weights) -> dict[str, torch.Tensor]:
     filename = weights.url.rsplit("/", 1)[-1]
     cached = Path(torch.hub.get_dir()) / "checkpoints" / filename
-    hint = (f"pass --weights none for random weights (to test the pipeline), --weights PATH for a local "
+    hint = (f"use {{opt:weights}} none for random weights (to test the pipeline), {{opt:weights}} PATH for a local "
             f".pt/.safetensors state dict, or copy {filename} into {cached.parent}")
     if not cached.exists() and offline():
         raise ModelLoadError(f"{name} weights {weights} are not cached and the network is off", hint)
@@ -70,10 +69,9 @@ def load_torchvision(req: ModelRequest) -> LoadedModel:
     choice = req.weights or "DEFAULT"
     labels = read_labels(req.labels_file) if req.labels_file else None
     if choice.lower() == "none":
-        console.warn(f"{name} has random weights (--weights none): its explanations mean nothing; use it to test the pipeline only")
         model = torchvision.models.get_model(name, weights=None)
         default = _default_preprocess(name)
-        return LoadedModel(model, name, "torchvision", "none", True, check_labels(labels, _num_classes(model), "--labels"), default)
+        return LoadedModel(model, name, "torchvision", "none", True, check_labels(labels, _num_classes(model), "{opt:labels}"), default)
 
     path = Path(choice).expanduser()
     if path.suffix in (".pt", ".pth", ".bin", ".safetensors", ".ckpt") or path.exists():
@@ -87,7 +85,7 @@ def load_torchvision(req: ModelRequest) -> LoadedModel:
     labels = labels or list(weights.meta.get("categories") or []) or None
     return LoadedModel(
         model, name, "torchvision", f"{type(weights).__name__}.{weights.name}", False,
-        check_labels(labels, _num_classes(model), "--labels"), Preprocess.from_torchvision(weights.transforms()),
+        check_labels(labels, _num_classes(model), "{opt:labels}"), Preprocess.from_torchvision(weights.transforms()),
     )
 
 
@@ -101,10 +99,11 @@ def _from_file(name: str, path: Path, labels: list[str] | None, trust: bool) -> 
         if classes is not None:  # fine-tuned head: rebuild with the checkpoint's class count
             model = torchvision.models.get_model(name, weights=None, num_classes=classes)
         load_into(model, obj, path)
+    loaded = LoadedModel(model, name, "torchvision", file_identity(path), False,
+                         check_labels(labels, _num_classes(model), "{opt:labels}"), _default_preprocess(name))
     if labels is None:
-        console.warn(f"no labels for {path.name}: classes are shown by index (pass --labels FILE to name them)")
-    return LoadedModel(model, name, "torchvision", file_identity(path), False,
-                       check_labels(labels, _num_classes(model), "--labels"), _default_preprocess(name))
+        loaded.warnings.append(f"no labels for {path.name}: classes are shown by index (give {{opt:labels}} FILE to name them)")
+    return loaded
 
 
 def _default_preprocess(name: str) -> Preprocess:

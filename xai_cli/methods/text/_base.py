@@ -102,6 +102,11 @@ class TextMethod(Method):
         out.maps = out.maps.detach().float()
         return out
 
+    def predict(self, batch: TokenBatch) -> torch.Tensor:
+        """(N, classes) softmax probabilities of the model on ``batch`` (no gradients)."""
+        with torch.no_grad():
+            return torch.softmax(self.model(batch.input_ids, batch.attention_mask).float(), dim=1)
+
 
 
 @dataclass(frozen=True)

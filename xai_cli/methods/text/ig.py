@@ -22,7 +22,7 @@ import torch
 from xai_cli.errors import UsageError
 from xai_cli.methods._perturb import check_targets
 from xai_cli.methods.base import Explanation
-from xai_cli.methods.ig import completeness, quadrature, warn_if_incomplete
+from xai_cli.methods.ig import completeness, incompleteness, quadrature
 from xai_cli.methods.registry import register_method
 from xai_cli.methods.text._base import TextMethod
 
@@ -61,8 +61,7 @@ class TextIntegratedGradients(TextMethod):
             attr, f_x, f_b = self.attribute(ids, word_ids, targets[i])  # (L,)
             maps[i, :attr.shape[0]] = attr.float()
             details += completeness(attr[None], f_x.view(1), f_b.view(1))
-        warn_if_incomplete(details, self.params.steps, "texts")
-        return Explanation(maps, details)
+        return Explanation(maps, details, warnings=incompleteness(details, self.params.steps, "texts"))
 
     def attribute(self, ids: torch.Tensor, word_ids: torch.Tensor, target: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

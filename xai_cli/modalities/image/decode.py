@@ -15,6 +15,7 @@ import torch
 from PIL import Image, ImageOps
 
 from xai_cli.inputs.discover import InputFile
+from xai_cli.inputs.read import Failure
 from xai_cli.models.preprocess import CropBox, Preprocess, preprocess_image
 
 
@@ -33,15 +34,6 @@ class ImageItem:
     @property
     def size(self) -> tuple[int, int]:
         return self.original.shape[1], self.original.shape[0]
-
-
-@dataclass
-class Failure:
-    """An input that could not be decoded, and why (one line, with advice)."""
-
-    index: int
-    reason: str
-    sha256: str | None = None
 
 
 def to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
@@ -70,29 +62,6 @@ def to_rgb(img: Image.Image, notes: list[str]) -> Image.Image:
     return img.convert("RGB")
 
 
-@dataclass
-class Skipped:
-    """An input whose outputs from an earlier run are complete and current (resume)."""
-
-    index: int
-    sha256: str
-    outputs: list[str]
-
-
-def read_input(file: InputFile) -> tuple[bytes | None, str | None]:
-    """The input's bytes (its span, for a part of a file), or (None, one-line reason)."""
-    try:
-        if file.span is not None:
-            with open(file.path, "rb") as f:
-                f.seek(file.span[0])
-                return f.read(file.span[1] - file.span[0]), None
-        return file.path.read_bytes(), None
-    except IsADirectoryError:
-        return None, "is a folder, not a file"
-    except OSError as e:
-        return None, f"cannot read file: {e.strerror or e}"
-
-
 def decode_image(index: int, file: InputFile, data: bytes, preprocess: Preprocess) -> ImageItem | Failure:
     """Hash, decode and preprocess one image from its bytes; never raises for a bad file."""
     digest = hashlib.sha256(data).hexdigest()
@@ -111,7 +80,7 @@ def decode_image(index: int, file: InputFile, data: bytes, preprocess: Preproces
         img = ImageOps.exif_transpose(img)
         img = to_rgb(img, notes)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        return Failure(index, f"image too large ({e}); raise the limit with --max-pixels if you trust it", digest)
+        return Failure(index, f"image too large ({e}); raise the max-pixels limit if you trust it", digest)
     except Image.UnidentifiedImageError:
         return Failure(index, "not an image format xai can decode (wrong extension, or not an image): convert it to PNG or JPEG", digest)
     except Exception as e:  # PIL raises many types for broken files: all mean "not a decodable image"

@@ -1,8 +1,5 @@
-"""The per-input JSON record (``<stem>.json``) and its attribution statistics.
-
-Statistics are computed for the whole batch at once on the maps' device; only small
-numbers come back to the host.
-"""
+"""Attribution statistics of a batch of image maps, computed on the maps' device: only small
+numbers come back to the host."""
 
 from __future__ import annotations
 
@@ -10,8 +7,7 @@ import math
 
 import torch
 
-SCHEMA_VERSION = "1.0"
-TOP_SHARE = 0.10  # "share of attribution mass in the top 10 % of pixels"
+from xai_cli.modalities.base import TOP_SHARE
 
 
 def attribution_stats(maps: torch.Tensor) -> list[dict]:
@@ -20,8 +16,8 @@ def attribution_stats(maps: torch.Tensor) -> list[dict]:
     Returns:
         One dict per map: min, max, mean, ``top10_mass`` (the share of sum|A| held by the 10 %
         of pixels with the largest |A|: 0.1 for a flat map, 1.0 for one concentrated in a
-        tenth of the image), ``peak`` (row, col of the largest value, in model-input pixels),
-        and ``finite`` (False if any value is NaN or infinite).
+        tenth of the image), ``peak_input_px`` (row, col of the largest value, in model-input
+        pixels), and ``finite`` (False if any value is NaN or infinite).
     """
     n = maps.shape[0]
     flat = maps.reshape(n, -1).float()  # (N, P)
@@ -39,12 +35,4 @@ def attribution_stats(maps: torch.Tensor) -> list[dict]:
         {"min": r[0], "max": r[1], "mean": r[2], "top10_mass": r[3],
          "peak_input_px": [int(r[4]) // width, int(r[4]) % width], "finite": bool(r[5])}
         for r in rows
-    ]
-
-
-def prediction_entry(indices: list[int], probs: list[float], labels: list[str] | None) -> list[dict]:
-    """Top-k prediction rows: rank, class index, label (or None), probability."""
-    return [
-        {"rank": r + 1, "index": i, "label": labels[i] if labels and i < len(labels) else None, "probability": p}
-        for r, (i, p) in enumerate(zip(indices, probs))
     ]

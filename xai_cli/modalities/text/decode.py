@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
-from xai_cli.inputs.decode import Failure
+from xai_cli.inputs.read import Failure
 from xai_cli.inputs.discover import InputFile
 
 # UTF-32 first: its little-endian mark starts with UTF-16's.

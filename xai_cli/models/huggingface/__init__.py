@@ -19,7 +19,6 @@ import re
 from contextlib import contextmanager
 from pathlib import Path
 
-from xai_cli import console
 from xai_cli.errors import ModelLoadError, UsageError
 from xai_cli.models.huggingface.processor import preprocess_from_processor
 from xai_cli.models.huggingface.wrappers import ImageClassifier, TextClassifier
@@ -33,7 +32,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 DEMO_TEXT_NAME = "demo-text"
 DEMO_TEXT_DIR = Path(__file__).parents[1] / "weights" / "demo_text"
-ALLOW_UNTRAINED_ENV = "XAI_ALLOW_UNTRAINED_HEAD"  # stands in for --allow-untrained-head for now
+ALLOW_UNTRAINED_ENV = "XAI_ALLOW_UNTRAINED_HEAD"  # the same as allow_untrained_head, for scripts
 _TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "spiece.model", "sentencepiece.bpe.model")
 _GENERIC = re.compile(r"^(model|models|checkpoint.*|final|best|output|outputs|snapshot|weights|hf|export)$", re.I)
 _SKIP_FORMATS = ["*.h5", "*.msgpack", "*.onnx", "*.ot", "*.tflite", "onnx/*", "openvino/*", "tf_model*", "flax_model*"]
@@ -87,8 +86,8 @@ def load_demo_text(req: ModelRequest) -> LoadedModel:
 
 def _no_weights_option(req: ModelRequest) -> None:
     if req.weights is not None and req.weights.upper() != "DEFAULT":
-        raise UsageError("--weights does not apply to Hugging Face models: the folder holds the weights",
-                         "pass the folder (or hf:ORG/NAME@REVISION) to --model")
+        raise UsageError("{opt:weights} does not apply to Hugging Face models: the folder holds the weights",
+                         "give the folder (or hf:ORG/NAME@REVISION) as {opt:model}")
 
 
 def resolve_hub(repo: str) -> tuple[Path, str]:
@@ -104,7 +103,7 @@ def resolve_hub(repo: str) -> tuple[Path, str]:
 
     repo_id, _, revision = repo.partition("@")
     hint = (f"download it once with 'hf download {repo_id}' (cache: {constants.HF_HUB_CACHE}), "
-            "or pass a save_pretrained folder to --model")
+            "or give a save_pretrained folder as {opt:model}")
     try:
         folder = Path(snapshot_download(repo_id, revision=revision or None, local_files_only=True))
     except Exception:  # LocalEntryNotFoundError and friends: not cached (at this revision)
@@ -162,7 +161,7 @@ def load_folder(folder: Path, req: ModelRequest, *, name: str, source: str, iden
         weights += f" (untrained head: {', '.join(random_head)})"
     labels = [str(config.id2label.get(i, i)) for i in range(config.num_labels)] if config.id2label else None
     if req.labels_file:
-        labels = check_labels(read_labels(req.labels_file), config.num_labels, "--labels")
+        labels = check_labels(read_labels(req.labels_file), config.num_labels, "{opt:labels}")
     extra = {"folder": str(folder), "num_labels": int(config.num_labels), "untrained_head": random_head}
     if modality == "image":
         return LoadedModel(ImageClassifier(model), name, source, weights, bool(random_head), labels,
@@ -180,7 +179,7 @@ def _load_error(name: str, e: Exception) -> ModelLoadError:
     text = str(e)
     if "trust_remote_code" in text or "custom code" in text:
         return ModelLoadError(f"{name} ships its own model code, which would run on this machine",
-                              "pass --trust-remote-code if you trust its authors")
+                              "allow it with {opt:trust_remote_code} if you trust its authors")
     return ModelLoadError(f"cannot load {name}: {text.splitlines()[0][:200]}", "is it a transformers checkpoint?")
 
 
@@ -219,9 +218,8 @@ def _from_pretrained(folder: Path, config, modality: str, req: ModelRequest, nam
 
 
 def _untrained_head_allowed(req: ModelRequest) -> bool:
-    # ModelRequest.allow_untrained_head (--allow-untrained-head) once it exists; the variable until then.
     env = os.environ.get(ALLOW_UNTRAINED_ENV, "") not in ("", "0", "false")
-    return bool(getattr(req, "allow_untrained_head", False)) or env
+    return req.allow_untrained_head or env
 
 
 def _check_head(info: dict, name: str, allowed: bool) -> list[str]:
@@ -236,10 +234,8 @@ def _check_head(info: dict, name: str, allowed: bool) -> list[str]:
             f"{name} has no trained classification head ({shown} not in the checkpoint, so they would be "
             "random): its explanations would explain noise",
             f"use a checkpoint fine-tuned for classification, or set {ALLOW_UNTRAINED_ENV}=1 "
-            "(--allow-untrained-head) to explain it anyway")
-    console.warn(f"{name}: {shown} were randomly initialised (no trained head); predictions and explanations "
-                 "of this model are meaningless, use them only to test the pipeline")
-    return fresh
+            "({opt:allow_untrained_head}) to explain it anyway")
+    return fresh  # load_model warns about the random weights
 
 
 def _weights_identity(folder: Path) -> str:

@@ -30,7 +30,7 @@ class OutputLock:
             holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
             os.close(fd)
             raise UsageError(f"another xai run (pid {holder}) is writing to {self.path.parent}",
-                             "wait for it to finish, or choose another --out") from None
+                             "wait for it to finish, or choose another {opt:out}") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._fd = fd

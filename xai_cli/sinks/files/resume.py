@@ -4,7 +4,21 @@ and every file the record names is on disk."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ResumeCheck:
+    """``check(index, sha256)`` in a loader worker: the outputs of input ``index`` if an earlier
+    run finished it for the same content and settings, else None. Picklable."""
+
+    root: Path
+    records: tuple[Path, ...]  # the record path of each input, by index
+    config_key: str
+
+    def __call__(self, index: int, sha256: str) -> list[str] | None:
+        return completed_outputs(self.records[index], self.root, sha256, self.config_key)
 
 
 def completed_outputs(record_path: Path, root: Path, sha256: str, config_key: str) -> list[str] | None:

@@ -34,8 +34,6 @@ class Writer:
         root.mkdir(parents=True, exist_ok=True)
         # The manifest describes this run: one line per input, written as each input completes.
         self._manifest = open(root / MANIFEST, "w", encoding="utf-8")
-        self.lines: list[dict] = []
-        self.failed = 0
 
     def submit(self, job: Callable[[], dict]) -> None:
         self._pending.append(self._pool.submit(job))
@@ -44,21 +42,15 @@ class Writer:
         while self._pending and self._pending[0].done():
             self._flush_one()
 
-    def record(self, line: dict) -> None:
-        """A manifest line with no work behind it (a failure known before rendering)."""
-        self.submit(lambda: line)
-
     def _flush_one(self) -> None:
         self._write_line(self._pending.popleft().result())
 
     def _write_line(self, line: dict) -> None:
         self._manifest.write(json.dumps(line, ensure_ascii=False) + "\n")
         self._manifest.flush()  # a killed run keeps every line written so far
-        self.lines.append(line)
-        self.failed += line["status"] != "ok"
 
     def drain(self) -> None:
-        """Wait for every submitted job and write its line (so ``failed`` is exact)."""
+        """Wait for every submitted job and write its line."""
         while self._pending:
             self._flush_one()
 

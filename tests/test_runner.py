@@ -1,4 +1,4 @@
-"""The pipeline end to end in-process: batch-size invariance, released hooks, config precedence."""
+"""The runner end to end in-process: batch-size invariance, released hooks, config precedence, timings, warnings."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from xai_cli import pipeline
+from xai_cli import api, runner
 from xai_cli.config import build_config
 from xai_cli.errors import ConfigError
 from xai_cli.models import registry
@@ -28,7 +28,7 @@ def imgs(tmp_path_factory) -> Path:
 def run(imgs: Path, out: Path, **kw):
     cfg = build_config(None, {"model": "resnet18", "weights": "none", "inputs": (imgs,), "out": out, "workers": 0,
                               "save_raw": True, **kw})
-    return pipeline.run(cfg)
+    return api.run(cfg)
 
 
 def test_results_do_not_depend_on_batch_size(imgs, tmp_path):
@@ -55,7 +55,7 @@ def test_hooks_released_after_a_run_and_after_an_error(imgs, tmp_path, monkeypat
         seen.append(loaded.module)
         return loaded
 
-    monkeypatch.setattr(pipeline, "load_model", spy)
+    monkeypatch.setattr(runner, "load_model", spy)
     run(imgs, tmp_path / "ok")
     model = seen[-1]
     assert not any(m._forward_hooks or m._backward_hooks for m in model.modules())
@@ -88,3 +88,21 @@ def test_shipped_configs_load():
     for path in (Path(__file__).parents[1] / "configs").glob("*.toml"):
         cfg = build_config(path, {"inputs": (Path("x"),)})
         assert cfg.model and cfg.methods
+
+
+def test_predict_seconds_are_measured_and_model_warnings_reported(imgs, tmp_path):
+    """The prediction shared with Grad-CAM's forward is timed (was 0 for every image run), and the
+    random-weights warning, returned by the model source as data, reaches stderr worded for the CLI
+    and run.json."""
+    from typer.testing import CliRunner
+
+    from xai_cli.cli import app
+
+    res = CliRunner().invoke(app, ["explain", "--model", "resnet18", "--weights", "none", "--workers", "0",
+                                   "--method", "gradcam,saliency", str(imgs), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 0, res.output
+    assert "resnet18 has random weights" in res.stderr
+    run = json.loads((tmp_path / "o" / "run.json").read_text())
+    assert run["timings"]["predict_seconds"] > 0
+    assert run["timings"]["gradcam_seconds"] > 0 and run["timings"]["saliency_seconds"] > 0
+    assert any("random weights" in w for w in run["warnings"])

@@ -1,1 +1,0 @@
-"""Engines explain one batch of decoded inputs on the device, one engine per modality."""
