@@ -34,8 +34,8 @@ METRICS: dict[str, MetricInfo] = {
     "energy_pointing_game": MetricInfo(True, "positive energy in the object's box (Wang et al. 2020)"),
     "relevance_mass": MetricInfo(True, "positive relevance inside the mask (Arras et al. 2022)"),
     "relevance_rank": MetricInfo(True, "top-K pixels inside the K-pixel mask (Arras et al. 2022)"),
-    "randomisation_similarity": MetricInfo(False, "rank correlation with the fully randomised model's maps (Adebayo et al. 2018)"),
-    "randomisation_mean_similarity": MetricInfo(False, "the same, averaged over the cascade"),
+    "randomisation_similarity": MetricInfo(False, "rank correlation of |map| with the randomised models', mean over the cascade (Adebayo et al. 2018)"),
+    "randomisation_last_similarity": MetricInfo(False, "the same, with every block randomised"),
     "max_sensitivity": MetricInfo(False, "max relative change of the map under 0.02 noise (Yeh et al. 2019)"),
     "completeness_error": MetricInfo(False, "IG's completeness error, relative"),
 }

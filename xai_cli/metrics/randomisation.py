@@ -29,17 +29,20 @@ class RandomisationScores:
 
     Attributes:
         blocks: The blocks randomised at each step, output first (step j has blocks[:j+1] random).
-        similarity: (N, B) Spearman correlation of |map| with the original, per item and step.
+        similarity: (N, B) Spearman correlation of |map| with the original, per item and step;
+            a map that became constant (e.g. Grad-CAM's ReLU zeroing it) has no ranking left
+            and scores ``constant_score`` (0 by default: nothing of the original survives).
     """
 
     blocks: list[str]
     similarity: np.ndarray
 
     def metrics(self) -> dict[str, np.ndarray]:
-        """``randomisation_similarity``: with every block random (Adebayo's final step);
-        ``randomisation_mean_similarity``: averaged over the cascade."""
-        return {"randomisation_similarity": self.similarity[:, -1],
-                "randomisation_mean_similarity": self.similarity.mean(axis=1)}
+        """``randomisation_similarity``: averaged over the cascade (how long the maps stay
+        similar as the model is destroyed: the gated value); ``randomisation_last_similarity``:
+        with every block random (Adebayo's final step)."""
+        return {"randomisation_similarity": self.similarity.mean(axis=1),
+                "randomisation_last_similarity": self.similarity[:, -1]}
 
 
 def cascade_blocks(model: nn.Module) -> list[str]:
@@ -88,6 +91,7 @@ def model_randomisation(
     seed: int = 0,
     absolute: bool = True,
     maps: torch.Tensor | None = None,
+    constant_score: float = 0.0,
 ) -> RandomisationScores:
     """Cascading model-parameter randomisation on a (small) batch of inputs.
 
@@ -100,6 +104,8 @@ def model_randomisation(
         seed: Seeds the re-initialisation.
         absolute: Compare |map| (the paper's main variant).
         maps: The original model's maps, if already computed (else ``explain`` makes them).
+        constant_score: The similarity given when either map is constant (Spearman undefined);
+            NaN keeps Quantus's behaviour.
 
     Returns:
         :class:`RandomisationScores`.
@@ -117,7 +123,8 @@ def model_randomisation(
     similarity = np.empty((x.shape[0], len(blocks)))
     for j, name in enumerate(blocks):
         randomise_block(randomised, name, seed)
-        similarity[:, j] = spearman_rows(original, flat(explain(randomised, x, targets)))
+        rho = spearman_rows(original, flat(explain(randomised, x, targets)))
+        similarity[:, j] = np.where(np.isnan(rho), constant_score, rho)
     return RandomisationScores(blocks, similarity)
 
 
