@@ -1,0 +1,1 @@
+"""The audit's gate and reports: checks on aggregated metrics, junit.xml, summary.md."""
