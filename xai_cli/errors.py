@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     INPUTS_FAILED = 1  # the run finished, some inputs failed (each recorded in the manifest)
     USAGE = 2  # bad option, config file or input path: nothing was run
     MODEL_LOAD = 3  # the model or its weights could not be loaded
+    GATE_FAILED = 4  # audit/compare: a check of severity "fail" failed
     INTERRUPTED = 130  # SIGINT/SIGTERM: the batch in flight was finished, the manifest flushed
 
 

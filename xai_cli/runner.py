@@ -151,7 +151,8 @@ def results(session: Session, resume: DoneCheck | None = None, reporter: Reporte
         yield from batch
 
 
-def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None) -> RunSummary:
+def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None, session: Session | None = None
+        ) -> RunSummary:
     """Explain every input of ``cfg`` and hand each result to every sink; returns the summary.
 
     The folders the sinks write into are locked for the run; inputs a sink reports done by an
@@ -159,12 +160,14 @@ def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None) -> 
     in flight (a second one aborts at once); ``cfg.max_failures`` stops after that many
     failures. The sinks are closed in every case, with ``summary.stopped`` saying why.
 
+    ``session`` is a ``prepare``d one, for callers whose sinks need the loaded model (audit).
+
     Raises:
         UsageError, ModelLoadError: For a bad configuration, before anything is written.
     """
     reporter = _Recording(reporter or Reporter())
     t0 = time.perf_counter()
-    session = prepare(cfg, reporter)
+    session = session or prepare(cfg, reporter)
     info = session.info
     summary = RunSummary(out=str(cfg.out), total=len(session.files), device=info.device)
     with ExitStack() as stack:
