@@ -56,3 +56,20 @@ def test_quickstart_commands_run_offline_as_written(tmp_path, monkeypatch):
         r = CliRunner().invoke(app, [*args, "--workers", "0", "-q"])
         assert r.exit_code == 0, (line, r.output)
     assert list(tmp_path.rglob("*.gradcam.png")) and list(tmp_path.rglob("*.lime.png"))
+
+
+def test_python_api_example_runs_as_written(tmp_path, monkeypatch):
+    block = re.search(r"## Python API.*?```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S).group(1)
+    monkeypatch.chdir(ROOT)
+    code = block.replace('Path("xai-out")', repr(str(tmp_path / "xai-out")))
+    code = code.replace('methods=("gradcam", "saliency"),', 'methods=("gradcam", "saliency"), workers=0,')
+    exec(compile(code, "README.md", "exec"), {})
+    assert len(list((tmp_path / "xai-out").glob("*.saliency.png"))) == 20
+
+
+def test_layout_section_names_folders_that_exist():
+    section = (ROOT / "README.md").read_text().split("## Layout", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"^  (\w+)(/|\.py)", section, re.M)
+    assert len(named) >= 12
+    for name, kind in named:
+        assert (ROOT / "xai_cli" / (name + (".py" if kind == ".py" else ""))).exists(), name
