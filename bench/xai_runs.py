@@ -51,7 +51,7 @@ _BENCH_MODELS: dict[str, tuple[nn.Module, object]] = {}
 
 
 def register_model(name: str, module: nn.Module, side: int) -> str:
-    """Make ``module`` loadable by ``xai_cli.pipeline`` as ``bench:<name>``; returns that spec."""
+    """Make ``module`` loadable by ``xai_cli.api`` as ``bench:<name>``; returns that spec."""
     from xai_cli.models.preprocess import Preprocess
     from xai_cli.models.registry import register_source
 

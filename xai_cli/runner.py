@@ -25,7 +25,7 @@ from xai_cli.core.reporting import Reporter
 from xai_cli.core.results import ItemResult, RunInfo, RunSummary
 from xai_cli.core.targets import parse_target
 from xai_cli.errors import MethodError, UsageError, words
-from xai_cli.inputs.discover import InputFile, check_paths, discover
+from xai_cli.inputs.discover import InputFile, check_paths, discover_all
 from xai_cli.inputs.loader import DoneCheck, default_workers, iter_batches
 from xai_cli.methods.base import Method, Normalization
 from xai_cli.methods.registry import build_params, get_method, parse_method_list
@@ -33,6 +33,7 @@ from xai_cli.modalities import get_modality
 from xai_cli.modalities.base import Modality
 from xai_cli.models.registry import LoadedModel, ModelRequest, load_model
 from xai_cli.sinks.base import Sink
+from xai_cli.sinks.files.atomic import preflight
 from xai_cli.sinks.files.lock import OutputLock
 
 
@@ -110,7 +111,8 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     for w in loaded.warnings:
         reporter.warning(w)
     modality = get_modality(loaded.modality)
-    files = modality.expand(discover(list(cfg.inputs), modality.extensions))
+    found = discover_all(list(cfg.inputs), modality.extensions, exclude=cfg.out)
+    files = modality.expand(found.files)
     if not files:
         raise UsageError(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))}",
                          f"{modality.name} inputs are {' '.join(sorted(modality.extensions))} files, searched recursively")
@@ -121,7 +123,7 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
     engine = Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
     info = RunInfo(cfg, cfg.output_key(), loaded.identity(), loaded.name, modality.name, modality.run_fields(loaded),
-                   files, [m.name for m in methods], str(device), started)
+                   files, [m.name for m in methods], str(device), started, found.skipped)
     return Session(cfg, loaded, modality, files, engine, info, time.perf_counter() - t0)
 
 
@@ -167,12 +169,18 @@ def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None, ses
     """
     reporter = _Recording(reporter or Reporter())
     t0 = time.perf_counter()
+    folders = list(dict.fromkeys(s.out for s in sinks if s.out is not None))
+    for folder in folders:
+        preflight(folder)  # an unusable output folder is a usage error before the (slow) model load
     session = session or prepare(cfg, reporter)
     info = session.info
-    summary = RunSummary(out=str(cfg.out), total=len(session.files), device=info.device)
+    summary = RunSummary(out=str(cfg.out), total=len(session.files), device=info.device,
+                         not_walked=len(info.not_walked))
     with ExitStack() as stack:
-        for folder in dict.fromkeys(s.out for s in sinks if s.out is not None):
-            stack.enter_context(OutputLock(folder))
+        for folder in folders:
+            lock = stack.enter_context(OutputLock(folder))
+            if lock.took_over:
+                reporter.warning(lock.took_over)
         checks = [] if cfg.force else [c for c in (s.resume_check(info) for s in sinks) if c is not None]
         resume = checks[0] if len(checks) == 1 else None  # several sinks that resume: redo all, never guess
         reporter.note(f"xai {__version__}: {len(session.files)} inputs, model {session.loaded.name} ({session.loaded.weights}), "

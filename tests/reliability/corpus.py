@@ -60,7 +60,9 @@ def make_corpus(root: Path) -> dict[str, str]:
     outside = root.parent / f"{root.name}-outside"
     outside.mkdir(exist_ok=True)
     _rgb(rng).save(outside / "secret.png")
-    os.symlink(outside / "secret.png", root / "link_out.png")  # never followed
-    os.symlink(root, root / "sub" / "loop")  # a loop: survived
-    os.symlink(root / "missing.png", root / "dangling.png")  # dangling: skipped
+    os.symlink(outside / "secret.png", root / "link_out.png")  # followed: reading is not the risk
+    expect["link_out.png"] = GOOD
+    os.symlink(root, root / "sub" / "loop")  # a loop: survived, noted as a skipped folder
+    os.symlink(root / "missing.png", root / "dangling.png")  # dangling: recorded as failed, with the reason
+    expect["dangling.png"] = BAD
     return expect

@@ -160,6 +160,8 @@ class RunInfo:
         methods: The methods' names, in the order they run.
         device: Where the engine runs.
         started: When the run started (UTC).
+        not_walked: What discovery found and did not take as input (link loops, unreadable
+            folders, other runs' output folders), each with its reason.
     """
 
     config: RunConfig
@@ -172,6 +174,7 @@ class RunInfo:
     methods: list[str]
     device: str
     started: datetime
+    not_walked: list = field(default_factory=list)
 
     @property
     def render_max_side(self) -> int:
@@ -184,6 +187,7 @@ class RunSummary:
 
     ``ok`` counts inputs explained now plus those resumed (``skipped``: already complete).
     ``stopped`` is set when the run ended early: "SIGINT"/"SIGTERM", or "max-failures".
+    ``not_walked`` counts paths discovery recorded and did not take (not inputs: neither ok nor failed).
     """
 
     out: str
@@ -195,6 +199,7 @@ class RunSummary:
     device: str = "cpu"
     stopped: str | None = None
     failures: list[dict] = field(default_factory=list)
+    not_walked: int = 0
     timings: dict[str, float] = field(default_factory=dict)
     oom_splits: int = 0
     warnings: list[str] = field(default_factory=list)
@@ -219,5 +224,5 @@ class RunSummary:
 
     def to_dict(self) -> dict:
         return {"out": self.out, "total": self.total, "ok": self.ok, "skipped": self.skipped, "failed": self.failed,
-                "not_done": self.not_done, "stopped": self.stopped, "seconds": round(self.seconds, 3),
+                "not_done": self.not_done, "not_walked": self.not_walked, "stopped": self.stopped, "seconds": round(self.seconds, 3),
                 "device": self.device, "exit_code": int(self.exit_code), "failures": self.failures}

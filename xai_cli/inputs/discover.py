@@ -1,8 +1,15 @@
 """Finding inputs: folders walked recursively in sorted order, files given directly.
 
-Symbolic links are followed only when they point inside the folder being walked (so a link
-cannot pull in, or make us write about, files outside it), and each directory is visited
-once (link loops end).
+Symbolic links are followed wherever they point (a folder of links into a dataset is a common
+layout; reading is not the risk, writing is, and writes never follow links: sinks/files/atomic.py).
+Each folder is visited once, so link loops end. Nothing the walk finds is dropped silently:
+an input-like name that is a dangling link or a loop of links stays an input (reading it
+fails with that reason, so it is recorded as failed), and a folder that is not walked (a
+link back to a folder already walked, an unreadable folder, an xai output folder) is
+returned as a ``SkippedPath`` for the manifest.
+
+The output folder, and any folder that holds an xai run (``.xai.lock``, or ``manifest.jsonl``
+with ``run.json``), is never walked as input: outputs must not be explained as inputs.
 """
 
 from __future__ import annotations
@@ -15,6 +22,35 @@ from xai_cli.errors import UsageError
 
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
 TEXT_EXTENSIONS = frozenset({".txt", ".jsonl"})
+RUN_MARKERS = (".xai.lock",)  # any one marks an xai output folder
+RUN_MARKER_PAIRS = (("manifest.jsonl", "run.json"),)  # or both of these (a run from before the lock)
+
+
+@dataclass(frozen=True)
+class SkippedPath:
+    """Something the walk found and did not take as input, with the reason (one line).
+
+    Attributes:
+        rel: Its path relative to the input root, like ``InputFile.rel``.
+        path: Where it is.
+        reason: Why it was not walked or read.
+    """
+
+    rel: PurePosixPath
+    path: Path
+    reason: str
+
+    def manifest_line(self) -> dict:
+        """Its line in manifest.jsonl: status ``skipped``, counted neither ok nor failed."""
+        return {"input": str(self.rel), "status": "skipped", "reason": self.reason, "record": None, "outputs": []}
+
+
+@dataclass
+class Discovery:
+    """What the walk found: the inputs, in order, and what it did not take (``SkippedPath``)."""
+
+    files: list
+    skipped: list[SkippedPath]
 
 
 @dataclass(frozen=True)
@@ -34,22 +70,44 @@ class InputFile:
     key: str | None = None  # that input's id within the file
 
 
-def discover(paths: list[Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -> list[InputFile]:
-    """All input files under ``paths``, in a deterministic order.
+def discover(paths: list[Path], extensions: frozenset[str] = IMAGE_EXTENSIONS,
+             exclude: Path | None = None) -> list[InputFile]:
+    """All input files under ``paths``, in a deterministic order (``discover_all(...).files``)."""
+    return discover_all(paths, extensions, exclude).files
+
+
+def discover_all(paths: list[Path], extensions: frozenset[str] = IMAGE_EXTENSIONS,
+                 exclude: Path | None = None) -> Discovery:
+    """All input files under ``paths``, in a deterministic order, and what the walk skipped.
 
     One folder: relative paths are relative to it. Several arguments: each one's files are
     placed under its own name, so outputs from different roots cannot collide.
 
+    Args:
+        paths: Files and folders given on the command line.
+        extensions: Suffixes (lower case) of input files.
+        exclude: The run's output folder (``--out``): never walked, even when it lies
+            inside an input folder or is reached through a link.
+
     Raises:
-        UsageError: A path does not exist, or two inputs would map to the same output.
+        UsageError: A path does not exist, a folder given is the output folder, or two
+            inputs would map to the same output.
     """
     check_paths(paths)
     found: list[InputFile] = []
+    skipped: list[SkippedPath] = []
     prefix = len(paths) > 1
+    excluded = _identity(exclude) if exclude is not None else None
     for p in paths:
         if p.is_dir():
+            if excluded is not None and _identity(p) == excluded:
+                raise UsageError(f"input folder {p} is the output folder", "choose an {opt:out} outside the inputs")
             root_name = PurePosixPath(p.resolve().name) if prefix else PurePosixPath()
-            found += [InputFile(f, root_name / r) for f, r in _walk(p, extensions)]
+            for item in _walk(p, extensions, excluded):
+                if isinstance(item, SkippedPath):
+                    skipped.append(SkippedPath(root_name / item.rel, item.path, item.reason))
+                else:
+                    found.append(InputFile(item[0], root_name / item[1]))
         else:
             found.append(InputFile(p, PurePosixPath(p.name)))
     seen: dict[PurePosixPath, Path] = {}
@@ -58,7 +116,7 @@ def discover(paths: list[Path], extensions: frozenset[str] = IMAGE_EXTENSIONS) -
             raise UsageError(f"two inputs map to the same output name {f.rel}: {seen[f.rel]} and {f.path}",
                              "pass their folders instead of the files, or rename one")
         seen[f.rel] = f.path
-    return found
+    return Discovery(found, skipped)
 
 
 def check_paths(paths: list[Path]) -> None:
@@ -70,31 +128,54 @@ def check_paths(paths: list[Path]) -> None:
             raise UsageError(f"input not found: {p}", "check the path (folders are walked recursively)")
 
 
-def _walk(root: Path, extensions: frozenset[str]):
-    real_root = root.resolve()
-    visited: set[tuple[int, int]] = set()
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None  # not there yet: nothing to exclude
+    return st.st_dev, st.st_ino
+
+
+def holds_run(folder: Path) -> bool:
+    """Whether ``folder`` holds an xai run's output (its lock, or its manifest and run.json)."""
+    if any(os.path.lexists(folder / m) for m in RUN_MARKERS):
+        return True
+    return any(all(os.path.lexists(folder / m) for m in pair) for pair in RUN_MARKER_PAIRS)
+
+
+def _walk(root: Path, extensions: frozenset[str], excluded: tuple[int, int] | None):
+    """Yield ``(path, rel)`` for each input file and ``SkippedPath`` for what is not walked."""
+    visited: dict[tuple[int, int], PurePosixPath] = {}
 
     def visit(directory: Path, rel: PurePosixPath):
         try:
             st = directory.stat()
             entries = sorted(os.scandir(directory), key=lambda e: e.name)
-        except OSError:
+        except OSError as e:
+            yield SkippedPath(rel, directory, f"folder not read: {e.strerror or e}")
             return
-        if (st.st_dev, st.st_ino) in visited:
-            return  # a link loop, or the same folder reached twice
-        visited.add((st.st_dev, st.st_ino))
+        key = (st.st_dev, st.st_ino)
+        if key in visited:
+            first = str(visited[key]) if str(visited[key]) != "." else "the input folder itself"
+            yield SkippedPath(rel, directory, f"link to a folder already walked ({first}): not walked twice")
+            return
+        if key == excluded:
+            return  # this run's own output folder: by design, not an input (and not noted each run)
+        if rel != PurePosixPath() and holds_run(directory):
+            yield SkippedPath(rel, directory, "an xai output folder: outputs are never read as inputs")
+            return
+        visited[key] = rel
         for entry in entries:
             path = Path(entry.path)
-            if entry.is_symlink():
-                try:
-                    target = path.resolve(strict=True)
-                except (OSError, RuntimeError):
-                    continue  # dangling or looping link
-                if not target.is_relative_to(real_root):
-                    continue  # never follow a link out of the input folder
-            if entry.is_dir():
+            try:
+                is_dir = entry.is_dir()  # follows links
+                is_file = not is_dir and entry.is_file()
+            except OSError:
+                is_dir = is_file = False
+            if is_dir:
                 yield from visit(path, rel / entry.name)
-            elif entry.is_file() and path.suffix.lower() in extensions:
+            elif path.suffix.lower() in extensions and (is_file or entry.is_symlink()):
+                # A dangling or looping link stays an input: reading it fails with the reason.
                 yield path, rel / entry.name
 
     yield from visit(root, PurePosixPath())

@@ -2,12 +2,18 @@
 
 Bad files travel as ``Failure`` records and finished ones (resume) as ``Skipped``: the
 workers read and hash each file once, so neither costs the main process anything.
+
+Workers die with the process that started them (``die_with_parent``): after a ``kill -9`` of
+a run, none is left holding files open or blocked on a full queue.
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
+import signal
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -63,6 +69,33 @@ def _collate(records: list, pin: bool) -> Batch:
     return Batch(items, [r for r in records if isinstance(r, Failure)], [r for r in records if isinstance(r, Skipped)])
 
 
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int, _worker_id: int = 0) -> None:
+    """In a worker process: ask the kernel to SIGKILL us when our parent dies (Linux).
+
+    Used as the DataLoader's ``worker_init_fn``. ``PR_SET_PDEATHSIG`` fires when the *thread*
+    that forked the worker exits, so the loader must be iterated from a thread that lives
+    as long as the run (the main thread, or the run loop's own). If the parent died before
+    this ran, the worker exits at once.
+    (A parent that is not ``parent_pid``, e.g. a forkserver, is fine: the check is that
+    ``parent_pid`` is alive.)
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl: PyTorch's own watchdog still ends workers when the parent is gone
+    try:
+        os.kill(parent_pid, 0)  # the parent may have died before prctl took effect
+    except ProcessLookupError:
+        os._exit(0)
+    except PermissionError:
+        pass
+
+
 def default_workers() -> int:
     """Decode workers: one per spare core, at most 8 (decode rarely needs more to feed a GPU)."""
     return max(0, min(8, (os.cpu_count() or 1) - 1))
@@ -74,5 +107,6 @@ def iter_batches(files: list[InputFile], decode: Callable, batch_size: int, work
     loader = DataLoader(
         _Inputs(files, decode, resume), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=partial(_collate, pin=pin_memory), prefetch_factor=4 if workers else None,
+        worker_init_fn=partial(die_with_parent, os.getpid()) if workers else None,
     )
     yield from loader

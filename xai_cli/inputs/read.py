@@ -5,6 +5,8 @@ Every modality's decoder returns its own item type, or a ``Failure``; resume yie
 
 from __future__ import annotations
 
+import errno
+import os
 from dataclasses import dataclass
 
 from xai_cli.inputs.discover import InputFile
@@ -39,5 +41,23 @@ def read_input(file: InputFile) -> tuple[bytes | None, str | None]:
     except IsADirectoryError:
         return None, "is a folder, not a file"
     except OSError as e:
-        return None, f"cannot read file: {e.strerror or e}"
+        return None, _link_problem(file.path) or f"cannot read file: {e.strerror or e}"
 
+
+def _link_problem(path) -> str | None:
+    """A one-line reason when ``path`` is a dangling link or a loop of links."""
+    if not path.is_symlink():
+        return None
+    try:
+        target = os.readlink(path)
+    except OSError:
+        target = "?"
+    try:
+        path.resolve(strict=True)
+    except RuntimeError:
+        return f"symbolic link loop (-> {target}): fix or remove the link"
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return f"symbolic link loop (-> {target}): fix or remove the link"
+        return f"dangling symbolic link (-> {target}, which does not exist): fix or remove the link"
+    return None

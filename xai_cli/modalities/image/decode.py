@@ -5,8 +5,10 @@ Each file is read once: the bytes give the sha256 and are then decoded from memo
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import io
+import os
 import warnings
 from dataclasses import dataclass, field
 

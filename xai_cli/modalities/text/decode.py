@@ -51,8 +51,9 @@ class TextItem:
     tokens: list[str]
     offsets: list[tuple[int, int] | None]
     word_ids: list[int]
-    total_tokens: int  # special tokens included, before truncation
+    total_tokens: int  # special tokens included, before truncation; a lower bound unless total_exact
     notes: list[str] = field(default_factory=list)
+    total_exact: bool = True  # False: only a prefix of a long text was tokenised (see tokenize_prefix)
 
     @property
     def truncated(self) -> bool:
@@ -192,9 +193,7 @@ def decode_text(index: int, file: InputFile, data: bytes, tokenizer, max_length:
         return Failure(index, str(e), digest)
     if not text.strip():
         return Failure(index, "empty text (only whitespace): nothing to explain", digest)
-    enc = tokenizer(text, truncation=True, max_length=max_length, return_offsets_mapping=True,
-                    return_special_tokens_mask=True)
-    total = len(tokenizer(text, truncation=False, verbose=False)["input_ids"])
+    enc, total, exact = tokenize_prefix(tokenizer, text, max_length)
     ids = list(enc["input_ids"])
     special = enc["special_tokens_mask"]
     offsets = [None if s else (int(a), int(b)) for (a, b), s in zip(enc["offset_mapping"], special)]
@@ -202,10 +201,61 @@ def decode_text(index: int, file: InputFile, data: bytes, tokenizer, max_length:
     if max(word_ids, default=-1) < 0:
         return Failure(index, "no words left after tokenisation (only characters the tokenizer drops)", digest)
     notes = []
-    if total > len(ids):
+    if not exact:
+        notes.append(f"truncated to the model's {max_length} tokens: explained {len(ids)} of more than {total} "
+                     f"(the text after its first {enc.chars_tokenised} characters was not tokenised)")
+    elif total > len(ids):
         notes.append(f"truncated to the model's {max_length} tokens: explained {len(ids)} of {total}")
     return TextItem(index, text, digest, encoding, ids, tokenizer.convert_ids_to_tokens(ids), offsets, word_ids,
-                    total, notes)
+                    total, notes, exact)
+
+
+FIRST_WINDOW_CHARS_PER_TOKEN = 8  # the first prefix tried: generous for English (about 4 chars per token)
+MARGIN_TOKENS = 16  # tokens beyond the kept ones, so the cut never changes a kept token
+
+
+class _Encoding:
+    """A tokenizer's encoding of a prefix, plus how many characters it covered."""
+
+    def __init__(self, enc, chars: int) -> None:
+        self._enc, self.chars_tokenised = enc, chars
+
+    def __getitem__(self, key):
+        return self._enc[key]
+
+    def word_ids(self):
+        return self._enc.word_ids()
+
+
+def tokenize_prefix(tokenizer, text: str, max_length: int):
+    """Tokenise only as much of ``text`` as the model keeps: memory and time stay flat however long it is.
+
+    A prefix of the text is tokenised, cut at a space and grown (x4) until it gives more than
+    ``max_length`` + ``MARGIN_TOKENS`` tokens, or is the whole text. The kept tokens, their
+    offsets and word ids are those of tokenising the whole text: the cut lies past them.
+
+    Returns:
+        ``(encoding truncated to max_length, total tokens, exact)``. ``exact`` is False when
+        the text was not tokenised to its end: ``total`` is then a lower bound (the tokens of
+        the prefix), so a record must say "more than", never present it as the count.
+    """
+    window = max(1024, max_length * FIRST_WINDOW_CHARS_PER_TOKEN)
+    while True:
+        whole = window >= len(text)
+        end = len(text) if whole else _cut(text, window)
+        prefix = text[:end]
+        total = len(tokenizer(prefix, truncation=False, verbose=False)["input_ids"])
+        if whole or total > max_length + MARGIN_TOKENS:
+            enc = tokenizer(prefix, truncation=True, max_length=max_length, return_offsets_mapping=True,
+                            return_special_tokens_mask=True)
+            return _Encoding(enc, end), total, whole
+        window *= 4
+
+
+def _cut(text: str, window: int) -> int:
+    """An end for a prefix of about ``window`` characters, at a space if there is one near it."""
+    space = text.rfind(" ", window // 2, window)
+    return space if space > 0 else window
 
 
 def _number_words(raw: list[int | None], special: list[int]) -> list[int]:

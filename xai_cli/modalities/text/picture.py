@@ -17,6 +17,7 @@ def picture(result: ItemResult, m: MapResult, run: RunInfo) -> Image.Image:
         bits.append("not class-specific")
     if "completeness_error" in m.details:
         bits.append(f"completeness error {m.details['completeness_error']:.2%}")
-    note = f"truncated: explained the first {len(it.input_ids)} of {it.total_tokens} tokens" if it.truncated else ""
+    of = f"{it.total_tokens}" if it.total_exact else f"more than {it.total_tokens}"
+    note = f"truncated: explained the first {len(it.input_ids)} of {of} tokens" if it.truncated else ""
     return render_text_panel(it.text, it.word_spans(), m.extra["word_scores"], signed=m.signed, title=title,
                              subtitle=" · ".join(bits), note=note, end=it.covered_chars())

@@ -53,14 +53,15 @@ def record_fields(result, run) -> dict:
     it: TextItem = result.item
     src = result.file
     stored = it.text if len(it.text) <= MAX_RECORD_CHARS else it.text[:it.covered_chars()]
+    total = {"tokens_total": it.total_tokens} if it.total_exact else {
+        "tokens_total": None, "tokens_total_at_least": it.total_tokens}  # only a prefix was tokenised
     return {
         "modality": "text",
         "input": {"path": result.path, "rel": str(result.rel), "sha256": result.sha256, "encoding": it.encoding,
                   "key": src.key, "line": getattr(src, "line", None), "span": list(src.span) if src.span else None,
                   "chars": len(it.text), "notes": it.notes},
         "tokenization": {"max_length": run.modality_fields["max_length"], "truncated": it.truncated,
-                         "tokens_kept": len(it.input_ids), "tokens_total": it.total_tokens,
-                         "chars_covered": it.covered_chars()},
+                         "tokens_kept": len(it.input_ids), **total, "chars_covered": it.covered_chars()},
         "text": stored,
         "text_complete": len(stored) == len(it.text),
         "tokens": tokens_entry(it),

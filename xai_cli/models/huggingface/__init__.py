@@ -5,8 +5,10 @@ Sequence classifiers become text models (with their tokenizer); image classifier
 image models whose ``forward(x)`` returns logits, with the processor's resize/crop/normalise
 read into our ``Preprocess``, so the image methods work on HF ViT/DeiT/ConvNeXt unchanged.
 
-Safety: safetensors are preferred whenever a checkpoint has them, and a repo's own Python
-code runs only with ``--trust-remote-code``. A checkpoint whose classification head was not
+Safety: safetensors are preferred whenever a checkpoint has them, a pickled ``*.bin`` is
+checked to hold nothing but tensors before transformers reads it (unpickling anything else
+needs ``--trust-checkpoint``: it can run code), and a repo's own Python code runs only with
+``--trust-remote-code``. A truncated or corrupt weights file is a ``ModelLoadError``. A checkpoint whose classification head was not
 in the file (a bare encoder such as a sentence-embedding model) is refused: its head would
 be random, and so would every explanation.
 """
@@ -205,6 +207,8 @@ def _from_pretrained(folder: Path, config, modality: str, req: ModelRequest, nam
               "output_loading_info": True}
     if any(folder.glob("*.safetensors")):
         kwargs["use_safetensors"] = True  # never fall back to a pickled .bin beside them
+    elif not getattr(req, "trust_checkpoint", False):
+        _check_pickles(folder, name)  # whatever torch.load default this transformers uses
     try:
         return auto.from_pretrained(folder, **kwargs)
     except ValueError as e:
@@ -213,8 +217,53 @@ def _from_pretrained(folder: Path, config, modality: str, req: ModelRequest, nam
                                  "xai explains sequence and image classifiers") from e
         raise _load_error(name, e) from e
     except (OSError, RuntimeError) as e:  # no weights file, or shapes that do not fit the config
-        raise ModelLoadError(f"cannot load {name}'s weights: {str(e).splitlines()[0][:200]}",
+        raise ModelLoadError(f"cannot load {name}'s weights: {_first_line(e)}",
                              "is the folder complete (config.json + model.safetensors)?") from e
+    except Exception as e:  # SafetensorError (truncated file), UnpicklingError, and other readers' own types
+        raise ModelLoadError(f"cannot read {name}'s weights ({type(e).__name__}: {_first_line(e)})",
+                             "is the folder complete? re-save it with model.save_pretrained(folder)") from e
+
+
+def _first_line(e: Exception) -> str:
+    lines = [s.strip() for s in str(e).splitlines() if s.strip()]
+    return (lines[0] if lines else type(e).__name__)[:200]
+
+
+def _check_pickles(folder: Path, name: str) -> None:
+    """Refuse a pickled ``*.bin`` checkpoint holding anything but tensors, without running it.
+
+    ``torch.load(weights_only=True)`` unpickles with an allow-list of tensor types only: a
+    pickle that would import and call anything else is refused before it runs.
+
+    Raises:
+        ModelLoadError: A ``.bin`` holds other objects, or cannot be read.
+    """
+    import json
+    import pickle
+
+    import torch
+
+    paths = set(folder.glob("pytorch_model*.bin"))  # not training_args.bin: transformers never loads it
+    for index in folder.glob("*.bin.index.json"):
+        try:
+            paths |= {folder / f for f in json.loads(index.read_text()).get("weight_map", {}).values()}
+        except (OSError, ValueError, AttributeError) as e:
+            raise ModelLoadError(f"cannot read {name}'s {index.name} ({_first_line(e)})", "is the folder complete?") from e
+    for path in sorted(p for p in paths if p.is_file()):
+        try:
+            try:
+                torch.load(path, map_location="cpu", weights_only=True, mmap=True)  # mmap: no copy of the weights
+            except RuntimeError as e:
+                if "mmap" not in str(e):
+                    raise
+                torch.load(path, map_location="cpu", weights_only=True)  # the legacy (non-zip) format
+        except pickle.UnpicklingError as e:
+            raise ModelLoadError(f"{name}'s {path.name} holds pickled Python objects, which would run code when loaded",
+                                 "re-save it as safetensors (model.save_pretrained(folder)), or pass "
+                                 "--trust-checkpoint if you trust where it came from") from e
+        except Exception as e:  # truncated zip, not a checkpoint at all
+            raise ModelLoadError(f"cannot read {name}'s {path.name} ({type(e).__name__}: {_first_line(e)})",
+                                 "is the folder complete? re-save it with model.save_pretrained(folder)") from e
 
 
 def _untrained_head_allowed(req: ModelRequest) -> bool:

@@ -45,6 +45,8 @@ class FilesSink(Sink):
         self._run = run
         self._layout = Layout(self.out, [f.rel for f in run.files])
         self._writer = Writer(self.out, self.threads)
+        for path in run.not_walked:  # first in the manifest: found, not taken as inputs, and why
+            self._writer.submit(path.manifest_line)
 
     def resume_check(self, run: RunInfo) -> ResumeCheck:
         layout = self._layout or Layout(self.out, [f.rel for f in run.files])

@@ -9,6 +9,7 @@ The common fields are built here; the modality adds its own (``Modality.record_f
 from __future__ import annotations
 
 import io
+from pathlib import PurePosixPath
 
 import numpy as np
 
@@ -17,6 +18,7 @@ from xai_cli.modalities import get_modality
 from xai_cli.render.heatmap import encode_png
 from xai_cli.sinks.files import atomic
 from xai_cli.sinks.files.layout import Layout, target_tag
+from xai_cli.sinks.files.resume import listed_outputs
 
 SCHEMA_VERSION = "1.0"
 
@@ -66,10 +68,20 @@ def _write_failure(result: ItemResult, run: RunInfo, layout: Layout) -> dict:
 
 
 def _finish(layout: Layout, result: ItemResult, record: dict, outputs: list[str]) -> dict:
-    """Write the record last (its presence means its files are there); return the manifest line."""
+    """Write the record last (its presence means its files are there); return the manifest line.
+
+    A record lists exactly its input's files: what an earlier record of the same input listed and
+    this one does not (another method, target or --save-raw setting) is removed once the new
+    record is written, and counted in the manifest line (``removed``). No file is orphaned.
+    """
     rec_path = layout.record(result.rel)
+    stale = set(listed_outputs(atomic.read_json(layout.abs(rec_path), layout.root))) - set(outputs)
     atomic.write_json(layout.abs(rec_path), record, layout.root)
     line = {"input": str(result.rel), "status": record["status"], "record": str(rec_path), "outputs": outputs}
     if record["status"] != "ok":
         line["reason"] = record["reason"]
+    removed = [p for p in sorted(stale) if atomic.remove(layout.abs(PurePosixPath(p)), layout.root)]
+    if removed:
+        line["removed"] = removed
     return line
+

@@ -30,7 +30,7 @@ def completed_outputs(record_path: Path, root: Path, sha256: str, config_key: st
     if (record.get("status") != "ok" or record.get("config_key") != config_key
             or record.get("input", {}).get("sha256") != sha256):
         return None
-    outputs = [e[k] for entries in record.get("methods", {}).values() for e in entries for k in ("png", "raw") if e.get(k)]
+    outputs = listed_outputs(record)
     if not all(_nonempty(root / o) for o in outputs):
         return None
     return outputs
@@ -41,3 +41,11 @@ def _nonempty(path: Path) -> bool:
         return path.stat().st_size > 0
     except OSError:
         return False
+
+
+def listed_outputs(record) -> list[str]:
+    """The files a record names (its pictures and raw maps)."""
+    if not isinstance(record, dict) or not isinstance(record.get("methods"), dict):
+        return []
+    return [e[k] for entries in record["methods"].values() if isinstance(entries, list)
+            for e in entries if isinstance(e, dict) for k in ("png", "raw") if isinstance(e.get(k), str)]

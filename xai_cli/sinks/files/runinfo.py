@@ -30,7 +30,7 @@ def write_run_json(out: Path, run: RunInfo, summary: RunSummary) -> None:
         "versions": versions,
         "device": {"type": device.type, "name": name},
         "counts": {"total": summary.total, "ok": summary.ok, "skipped": summary.skipped, "failed": summary.failed,
-                   "not_done": summary.not_done},
+                   "not_done": summary.not_done, "not_walked": summary.not_walked},
         "stopped": summary.stopped,
         "oom_batch_splits": summary.oom_splits,
         "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.timings.items()},

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from xai_cli.sinks.files import atomic
+
 MANIFEST = "manifest.jsonl"
 
 
@@ -33,7 +35,7 @@ class Writer:
         self._max_pending = max_pending
         root.mkdir(parents=True, exist_ok=True)
         # The manifest describes this run: one line per input, written as each input completes.
-        self._manifest = open(root / MANIFEST, "w", encoding="utf-8")
+        self._manifest = atomic.open_manifest(root)
 
     def submit(self, job: Callable[[], dict]) -> None:
         self._pending.append(self._pool.submit(job))
