@@ -121,6 +121,7 @@
     var thumbs = el("div", { cls: "thumbs" });
     if (D.orig[i]) thumbs.appendChild(el("img", { src: url("inputs/" + stem(i) + ".thumb.jpg"), alt: "input", title: "input", loading: "lazy", decoding: "async" }));
     if (D.snippet[i] !== undefined) {
+      thumbs.className += " text";
       thumbs.appendChild(el("p", { cls: "snippet", text: D.snippet[i] }));
       if (D.top[i]) thumbs.appendChild(el("p", { cls: "topwords", text: D.top[i] }));
     } else {
@@ -239,7 +240,7 @@
     Object.keys(e.metrics || {}).forEach(function (k) { rows.push(["audit · " + k, fmt(e.metrics[k])]); });
     if (e.top_words) rows.push(["strongest words", e.top_words.slice(0, 6).map(function (w) { return w[0] + " " + fmt(w[1]); }).join(", ")]);
     if (e.seconds !== undefined) rows.push(["seconds", fmt(e.seconds)]);
-    var params = Object.keys(e.params || {}).map(function (k) { return k + "=" + fmt(e.params[k]); }).join(", ");
+    var params = Object.keys(e.params || {}).filter(function (k) { return e.params[k] !== null; }).map(function (k) { return k + "=" + fmt(e.params[k]); }).join(", ");
     if (params) rows.push(["params", params]);
     fig.appendChild(table(null, rows, "values"));
     return fig;
@@ -356,6 +357,8 @@
     index: function (data) {
       D = data;
       wire(); arrow();
+      var anyOrig = D.orig.indexOf(1) >= 0, isText = Object.keys(D.snippet).length > 0;
+      $("grid").style.setProperty("--n", isText ? 3 : D.methods.length + (anyOrig ? 1 : 0));
       order = Array.from({ length: D.total }, function (_, i) { return i; });
       render();
       document.body.dataset.ready = "1";
