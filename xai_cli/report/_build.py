@@ -13,7 +13,7 @@ import shutil
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from importlib import resources
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 
 from xai_cli.report._inputs import Job, process
@@ -116,7 +116,7 @@ def _run(jobs: Iterable[Job], workers: int | None, n: int) -> Iterator[tuple[dic
         yield from map(process, jobs)
         return
     # fork: the workers only need json and PIL, and start in milliseconds
-    ctx = get_context("fork") if "fork" in get_context().get_all_start_methods() else None
+    ctx = get_context("fork") if "fork" in get_all_start_methods() else None
     with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
         yield from pool.map(process, jobs, chunksize=64)
 
@@ -129,7 +129,7 @@ class _Index:
         self.methods: list[str] = []
         self.labels: list[str] = []
         self._label_ids: dict[str, int] = {}
-        self.cols = {k: [] for k in ("name", "status", "label", "prob", "mask", "orig")}
+        self.cols = {k: [] for k in ("name", "status", "label", "prob", "mask", "tmask", "orig")}
         self.sparse = {k: {} for k in ("reason", "stem", "png", "snippet", "top")}
         self.numeric: dict[str, dict[int, float]] = {}
         self.statuses = {"ok": 0, "error": 0}
@@ -143,13 +143,15 @@ class _Index:
         if label is not None and label not in self._label_ids:
             self._label_ids[label] = len(self.labels)
             self.labels.append(label)
-        mask = 0
+        mask = tmask = 0
         stem = row["stem"]
         for method, png in row["pngs"].items():
             if method not in self.methods:
                 self.methods.append(method)
             k = self.methods.index(method)
             mask |= 1 << k
+            if method in row["thumbs"]:
+                tmask |= 1 << k
             if png != f"{stem}.{method}.png":  # the usual name is rebuilt in JS; others are stored
                 self.sparse["png"].setdefault(i, {})[k] = png
         self.cols["name"].append(row["name"])
@@ -157,7 +159,8 @@ class _Index:
         self.cols["label"].append(self._label_ids.get(label, -1) if label is not None else -1)
         self.cols["prob"].append(None if row["prob"] is None else round(row["prob"], 5))
         self.cols["mask"].append(mask)
-        self.cols["orig"].append(1 if row["orig"] else 0)
+        self.cols["tmask"].append(tmask)
+        self.cols["orig"].append(row["orig"] or 0)  # 0: none; "jpg": inputs/<stem>.jpg + .thumb.jpg; ".png"...: a copy
         if stem != _default_stem(row["name"]):
             self.sparse["stem"][i] = stem
         for key in ("reason", "snippet", "top"):
@@ -183,7 +186,9 @@ def _write_js(path: Path, opening: str, data) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(opening)
-        json.dump(data, f, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+        # NaN/Infinity (a record's non-finite stats) are valid JavaScript, so they may stay.
+        # dumps, not dump: dump streams through the pure-Python encoder, several times slower
+        f.write(json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str))
         f.write(");\n")
     os.replace(tmp, path)
 

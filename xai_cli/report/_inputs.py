@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from xai_cli.report._read import flatten_numbers, number, pictures_of, read_json
-from xai_cli.report._thumbs import CARD_SIDE, PREVIEW_SIDE, thumbnail
+from xai_cli.report._thumbs import card_thumbnail, input_preview
 
 _STAT_KEYS = ("min", "max", "mean", "sum", "top10_mass", "finite", "peak_xy")
 SNIPPET_CHARS = 90
@@ -56,7 +56,7 @@ def process(job: Job) -> tuple[dict, dict]:
 
     row = {
         "name": name, "stem": stem, "status": status, "reason": reason,
-        "label": _label(top), "prob": number(top.get("probability")), "pngs": {}, "orig": False,
+        "label": _label(top), "prob": number(top.get("probability")), "pngs": {}, "thumbs": set(), "orig": None,
         "cols": {}, "snippet": None, "top": None,
     }
     detail = {
@@ -90,12 +90,12 @@ def process(job: Job) -> tuple[dict, dict]:
 
     if job.thumbs:
         if modality != "text":
-            for png in row["pngs"].values():
-                thumbnail(run_dir / png, [(report_dir / "thumbs" / f"{png}.jpg", CARD_SIDE)])
+            for method, png in row["pngs"].items():
+                if card_thumbnail(run_dir / png, report_dir / "thumbs" / f"{png}.jpg"):
+                    row["thumbs"].add(method)
             src = _find_input(record.get("input"), job.input_roots, run_dir)
-            if src is not None and thumbnail(src, [(report_dir / "inputs" / f"{stem}.jpg", PREVIEW_SIDE),
-                                                    (report_dir / "inputs" / f"{stem}.thumb.jpg", CARD_SIDE)]):
-                row["orig"] = detail["original"] = True
+            if src is not None:
+                row["orig"] = detail["original"] = input_preview(src, report_dir / "inputs" / stem)
     return row, detail
 
 

@@ -45,7 +45,15 @@
     return (D.mask[i] >> k) & 1 ? stem(i) + "." + D.methods[k] + ".png" : null;
   }
   function runPath(p) { return url(D.run_rel + "/" + p); }
-  function thumbOf(p) { return D.thumbnails ? url("thumbs/" + p + ".jpg") : runPath(p); }
+  function thumb(i, k) {
+    var p = png(i, k);
+    return p && ((D.tmask[i] >> k) & 1 ? url("thumbs/" + p + ".jpg") : runPath(p));
+  }
+  function original(i, card) {  // the input's copy, or its JPEG preview / card thumbnail
+    var o = D.orig[i];
+    if (!o) return null;
+    return url("inputs/" + stem(i) + (o === "jpg" ? (card ? ".thumb.jpg" : ".jpg") : o));
+  }
   function value(col, i) {
     if (col === "prob") return D.prob[i];
     var c = D.numeric[col];
@@ -119,15 +127,15 @@
     var failed = D.status[i] !== 0;
     var a = el("article", { cls: "card" + (failed ? " failed" : ""), "data-row": i, tabindex: 0 });
     var thumbs = el("div", { cls: "thumbs" });
-    if (D.orig[i]) thumbs.appendChild(el("img", { src: url("inputs/" + stem(i) + ".thumb.jpg"), alt: "input", title: "input", loading: "lazy", decoding: "async" }));
+    if (D.orig[i]) thumbs.appendChild(el("img", { src: original(i, true), alt: "input", title: "input", loading: "lazy", decoding: "async" }));
     if (D.snippet[i] !== undefined) {
       thumbs.className += " text";
       thumbs.appendChild(el("p", { cls: "snippet", text: D.snippet[i] }));
       if (D.top[i]) thumbs.appendChild(el("p", { cls: "topwords", text: D.top[i] }));
     } else {
       for (var k = 0; k < D.methods.length; k++) {
-        var p = png(i, k);
-        if (p) thumbs.appendChild(el("img", { src: thumbOf(p), alt: D.methods[k], title: D.methods[k], loading: "lazy", decoding: "async" }));
+        var t = thumb(i, k);
+        if (t) thumbs.appendChild(el("img", { src: t, alt: D.methods[k], title: D.methods[k], loading: "lazy", decoding: "async" }));
       }
     }
     if (!failed) a.appendChild(thumbs);
@@ -214,7 +222,7 @@
     root.appendChild(facts);
     (d.input && d.input.notes || []).forEach(function (n) { root.appendChild(el("p", { cls: "note", text: n })); });
     var top = el("div", { cls: "toprow" });
-    if (d.original) top.appendChild(el("figure", { cls: "original" }, el("img", { src: url("inputs/" + stem(i) + ".jpg"), alt: "the input" }), el("figcaption", { text: "input" })));
+    if (D.orig[i]) top.appendChild(el("figure", { cls: "original" }, el("img", { src: original(i, false), alt: "the input" }), el("figcaption", { text: "input" })));
     if (d.prediction && d.prediction.length) top.appendChild(table(["rank", "class", "probability"], d.prediction.map(function (p) {
       return [p.rank, p.label !== null && p.label !== undefined ? p.label : p.index, pct(p.probability)];
     }), "prediction"));
@@ -357,7 +365,7 @@
     index: function (data) {
       D = data;
       wire(); arrow();
-      var anyOrig = D.orig.indexOf(1) >= 0, isText = Object.keys(D.snippet).length > 0;
+      var anyOrig = D.orig.some(function (o) { return o; }), isText = Object.keys(D.snippet).length > 0;
       $("grid").style.setProperty("--n", isText ? 3 : D.methods.length + (anyOrig ? 1 : 0));
       order = Array.from({ length: D.total }, function (_, i) { return i; });
       render();
