@@ -29,11 +29,12 @@ def synthetic_run(out: Path, n: int, seed: int = 0, fail_every: int = 100) -> Pa
 
     rng = random.Random(seed)
     out.mkdir(parents=True, exist_ok=True)
-    pictures = {}
-    for k, m in enumerate(METHODS):
-        src = out / f".src.{m}.png"
-        Image.new("RGB", (169, 136), (40 + 60 * k, 90, 200 - 50 * k)).save(src)
-        pictures[m] = src
+    def picture(m: str, i: int) -> Path:  # a new source every 50,000 links (ext4 allows 65,000 per file)
+        src = out / f".src.{m}.{i // 50_000}.png"
+        if not src.exists():
+            k = METHODS.index(m)
+            Image.new("RGB", (169, 136), (40 + 60 * k, 90, 200 - 50 * k)).save(src)
+        return src
     original = out / ".src.input.png"
     Image.new("RGB", (96, 96), (200, 120, 40)).save(original)
     labels = [f"class_{c}" for c in range(20)]
@@ -52,7 +53,7 @@ def synthetic_run(out: Path, n: int, seed: int = 0, fail_every: int = 100) -> Pa
             methods = {}
             for m in METHODS:
                 png = f"{stem}.{m}.png"
-                os.link(pictures[m], out / png)
+                os.link(picture(m, i), out / png)
                 methods[m] = [{
                     "target": prediction[0], "params": {}, "layer": None, "png": png, "raw": None, "seconds": 0.01,
                     "stats": {"min": 0.0, "max": rng.random(), "mean": rng.random() / 10, "top10_mass": rng.random(), "finite": True, "peak_xy": [10.0, 20.0]},
