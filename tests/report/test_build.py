@@ -130,3 +130,4 @@ def test_flatten_numbers_keeps_scalars_only():
     flat = flatten_numbers({"input": "a.png", "spearman": 0.5, "flipped": True, "n": 3, "curve": [1, 2],
                             "gradcam": {"iou": 0.25, "auc": {"value": 0.7, "curve": [0.1]}}, "note": "x", "bad": float("nan")})
     assert flat == {"spearman": 0.5, "flipped": 1.0, "gradcam.iou": 0.25, "gradcam.auc": 0.7}
+    assert flatten_numbers({"input": "a", "methods": {"ig": {"metrics": {"deletion_auc": 0.2}}}}) == {"ig.deletion_auc": 0.2}

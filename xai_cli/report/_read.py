@@ -56,11 +56,15 @@ def number(value: Any) -> float | None:
     return None
 
 
+_WRAPPERS = {"methods", "metrics", "measures"}  # grouping keys left out of a measure's name
+
+
 def flatten_numbers(obj: Any, prefix: str = "", depth: int = 3) -> dict[str, float]:
     """Numeric leaves of nested dicts as ``{"a.b.c": value}``; lists and skipped keys left out.
 
     A dict holding ``value`` (or ``mean``) is read as that scalar, so ``{"auc": {"value": 0.4}}``
-    gives ``auc`` = 0.4.
+    gives ``auc`` = 0.4. Grouping keys (``methods``, ``metrics``, ``measures``) are not part of
+    the names: ``{"methods": {"gradcam": {"iou": 0.5}}}`` gives ``gradcam.iou``.
     """
     out: dict[str, float] = {}
     if not isinstance(obj, dict) or depth < 0:
@@ -69,7 +73,9 @@ def flatten_numbers(obj: Any, prefix: str = "", depth: int = 3) -> dict[str, flo
         if key in _SKIP_KEYS or key in _ID_KEYS or key in _PICTURE_KEYS:
             continue
         name = f"{prefix}{key}"
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key in _WRAPPERS:
+            out.update(flatten_numbers(value, prefix, depth))
+        elif isinstance(value, dict):
             scalar = number(value.get("value", value.get("mean")))
             if scalar is not None:
                 out[name] = scalar

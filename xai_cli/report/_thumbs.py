@@ -31,6 +31,9 @@ def card_thumbnail(src: Path, dst: Path) -> bool | None:
     """
     if is_fresh(dst, src):
         return True
+    size = _png_size(src)
+    if size is not None and max(size) <= SMALL_ENOUGH:
+        return False
     from PIL import Image
 
     try:
@@ -41,6 +44,18 @@ def card_thumbnail(src: Path, dst: Path) -> bool | None:
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
     return True
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """A PNG's size from its IHDR chunk (24 bytes read), or None for anything else."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
 def input_preview(src: Path, preview: Path) -> str | None:
