@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 
 import torch
 
-from xai_cli import __version__
+from xai_cli import __version__, cancel
 from xai_cli.config import RunConfig
 from xai_cli.core.engine import Engine
 from xai_cli.core.reporting import Reporter
@@ -187,33 +187,37 @@ def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None, ses
                       f"methods {', '.join(info.methods)}, device {info.device}, out {cfg.out}")
         opened: list[Sink] = []
         stop = _Stop(reporter)
-        try:
-            for sink in sinks:
-                sink.open(info)
-                opened.append(sink)
-            with _signals(stop), reporter.progress(len(session.files)) as advance:
-                for batch in batches(session, resume, reporter):
-                    for result in batch:
-                        summary.count(result)
-                        for sink in sinks:
-                            sink.consume(result)
-                        advance(1)
-                        if cfg.max_failures is not None and summary.failed > cfg.max_failures:
-                            summary.stopped = "max-failures"  # at once: the rest is not recorded as done
+        cancel.reset()
+        with _signals(stop):  # also while the sinks close: a signal then cannot lose finished outputs
+            try:
+                for sink in sinks:
+                    sink.open(info)
+                    opened.append(sink)
+                with reporter.progress(len(session.files)) as advance:
+                    for batch in batches(session, resume, reporter):
+                        for result in batch:
+                            summary.count(result)
+                            for sink in sinks:
+                                sink.consume(result)
+                            advance(1)
+                            if cfg.max_failures is not None and summary.failed > cfg.max_failures:
+                                summary.stopped = "max-failures"  # at once: the rest is not recorded as done
+                                break
+                        if summary.stopped or stop.signal:
                             break
-                    if summary.stopped or stop.signal:
-                        summary.stopped = summary.stopped or stop.signal
-                        break
-        finally:
-            summary.seconds = time.perf_counter() - t0
-            summary.timings = _timings(session, summary)
-            summary.oom_splits = session.engine.oom_splits
-            summary.warnings = reporter.warnings
-            if summary.stopped:
-                reporter.warning(f"stopped ({summary.stopped}) after {summary.ok + summary.failed} of {summary.total} "
-                                 "inputs; run the same command again to resume")
-            for sink in opened:
-                sink.close(summary)
+            finally:
+                stop.closing = True
+                cancel.reset()
+                summary.stopped = summary.stopped or stop.signal
+                summary.seconds = time.perf_counter() - t0
+                summary.timings = _timings(session, summary)
+                summary.oom_splits = session.engine.oom_splits
+                if summary.stopped:
+                    reporter.warning(f"stopped ({summary.stopped}) after {summary.ok + summary.failed} of "
+                                     f"{summary.total} inputs; run the same command again to resume")
+                summary.warnings = reporter.warnings
+                for sink in opened:
+                    sink.close(summary)
     return summary
 
 
@@ -247,17 +251,25 @@ class _Recording(Reporter):
 
 
 class _Stop:
-    """SIGINT/SIGTERM: the first asks to stop after the batch in flight; a second aborts at once."""
+    """SIGINT/SIGTERM: the first stops at the next chunk of work (the batch in flight is dropped,
+    not failed: resume redoes it) and writes what is finished; a second abandons the run at once,
+    still writing every finished input; while the outputs are being closed, signals only say so."""
 
     def __init__(self, reporter: Reporter) -> None:
         self.signal: str | None = None
+        self.closing = False
         self._reporter = reporter
 
     def __call__(self, signum, _frame) -> None:
+        name = signal.Signals(signum).name
+        if self.closing:
+            self._reporter.warning(f"{name}: writing the finished inputs' outputs, almost done (kill -9 to abort)")
+            return
         if self.signal is not None:
             raise KeyboardInterrupt
-        self.signal = signal.Signals(signum).name
-        self._reporter.warning(f"{self.signal}: finishing the batch in flight, then stopping (again to abort)")
+        self.signal = name
+        cancel.request()
+        self._reporter.warning(f"{name}: stopping after the current chunk of work (again to abort at once)")
 
 
 @contextmanager

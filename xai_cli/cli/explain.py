@@ -74,8 +74,18 @@ def explain(
         fail_on_error=fail_on_error)
     cfg = build_config(config, {**overrides, "save_raw": save_raw})
     summary = api.run(cfg, reporter=ConsoleReporter())
+    quiet_exit()
     print_summary(summary, fmt, "explained")
     raise typer.Exit(int(summary.exit_code))
+
+
+def quiet_exit() -> None:
+    """Everything is written: a late Ctrl-C or SIGTERM only ends a process that is ending anyway,
+    so it must not turn the exit status (130 after a stop, 0 or 1 after a run) into a signal death."""
+    import signal
+
+    for s in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(s, signal.SIG_IGN)
 
 
 def print_summary(summary, fmt: o.OutputFormat, verb: str) -> None:

@@ -16,6 +16,8 @@ import torch
 
 from xai_cli.core.results import PREDICTION_TOP, ItemResult, MapResult, Prediction, Target
 from xai_cli.core.targets import choose_targets
+from xai_cli import cancel
+from xai_cli.cancel import Cancelled
 from xai_cli.errors import XaiError
 from xai_cli.inputs.discover import InputFile
 from xai_cli.methods.base import Method
@@ -51,12 +53,16 @@ class Engine:
             return self._explain(items)
         except torch.cuda.OutOfMemoryError:
             torch.cuda.empty_cache()
+            if cancel.requested():
+                return []
             if len(items) == 1:
                 return [self.failure(items[0].index, "out of GPU memory even alone: run it on the CPU or use a smaller model",
                                      items[0].sha256)]
             self.oom_splits += 1
             half = len(items) // 2
             return self.explain(items[:half]) + self.explain(items[half:])
+        except Cancelled:
+            return []  # a stop was asked for: these inputs are not done (resume redoes them), not failed
         except XaiError:
             raise  # a configuration problem (e.g. no layer for Grad-CAM): every input would fail alike
         except Exception as e:  # one batch failing must not end the run: record its inputs
@@ -82,6 +88,7 @@ class Engine:
         n, k_count = len(items), targets.shape[1]
         per_item: list[list[MapResult]] = [[] for _ in range(n)]
         for method in self.methods:
+            cancel.check()
             if method is self.methods[0]:
                 expls, shared = first.explanations, first.predict_seconds
             else:

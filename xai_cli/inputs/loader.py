@@ -82,6 +82,10 @@ def die_with_parent(parent_pid: int, _worker_id: int = 0) -> None:
     (A parent that is not ``parent_pid``, e.g. a forkserver, is fine: the check is that
     ``parent_pid`` is alive.)
     """
+    # Stopping is the parent's job: a Ctrl-C or a SIGTERM to the whole process group (systemd,
+    # docker, `timeout`) must not kill a worker mid-batch, which would look like a failed input.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(None, use_errno=True)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+from xai_cli import cancel
 
 # rows(items, ks) -> (points (R, C, H, W), targets (R,), multipliers (R, C, H, W) or broadcastable)
 RowBuilder = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -70,6 +71,7 @@ def summed_gradients(
     row_sums: torch.Tensor | None = None
     n_rows = n_items * n_samples
     for start in range(0, n_rows, batch_size):
+        cancel.check()  # a stop takes one chunk, not a whole batch
         stop = min(start + batch_size, n_rows)
         r = torch.arange(start, stop, device=device)  # (R,)
         points, targets, multipliers = rows(r // n_samples, r % n_samples)

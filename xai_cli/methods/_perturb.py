@@ -28,6 +28,7 @@ from xai_cli.errors import UsageError
 from xai_cli.methods._gradients import item_generator  # noqa: F401  (re-exported for lime.py, shap.py)
 from xai_cli.methods._segments import SEGMENTATIONS, Segmentation, segment
 from xai_cli.methods.base import Method
+from xai_cli import cancel
 
 Output = Literal["probability", "logit"]
 
@@ -151,6 +152,7 @@ def perturbed_scores(model: nn.Module, inputs: torch.Tensor, fill: torch.Tensor,
     row_item = torch.repeat_interleave(torch.arange(len(offsets) - 1, device=inputs.device),
                                        torch.tensor(offsets, device=inputs.device).diff())  # (R,)
     for start in range(0, total, rows_per_eval):
+        cancel.check()  # a stop takes one chunk, not a whole batch
         stop = min(start + rows_per_eval, total)
         batch = inputs.new_empty((stop - start,) + inputs.shape[1:])  # (B, C, H, W)
         # A chunk spans a few items: loop over those, never over rows.

@@ -20,6 +20,7 @@ import torch
 from xai_cli.errors import UsageError
 from xai_cli.methods._perturb import check_targets
 from xai_cli.methods.base import Explanation, Method
+from xai_cli import cancel
 
 Mask = Literal["mask", "pad", "remove"]
 Output = Literal["probability", "logit"]
@@ -189,6 +190,7 @@ def masked_scores(model, ids: torch.Tensor, word_ids: torch.Tensor, keep: torch.
     r = unique.shape[0]
     out = torch.empty(r, dtype=torch.float64, device=ids.device)  # (U,)
     for start in range(0, r, params.perturbations_per_eval):
+        cancel.check()  # a stop takes one chunk, not a whole batch
         chunk = unique[start:start + params.perturbations_per_eval].to(ids.device)  # (B, W)
         rows, attn = perturbed_rows(ids[0], word_ids, chunk, params.mask, model)  # (B, L)
         logits = model(rows, attn)  # (B, C)

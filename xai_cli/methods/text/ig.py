@@ -25,6 +25,7 @@ from xai_cli.methods.base import Explanation
 from xai_cli.methods.ig import completeness, incompleteness, quadrature
 from xai_cli.methods.registry import register_method
 from xai_cli.methods.text._base import TextMethod
+from xai_cli import cancel
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class TextIntegratedGradients(TextMethod):
         steps = torch.tensor(weights, dtype=x.dtype, device=x.device)  # (S,)
         total = torch.zeros_like(x[0], dtype=torch.float64)  # (L, D)
         for start in range(0, p.steps, p.internal_batch_size):
+            cancel.check()  # a stop takes one chunk, not a whole batch
             ks = slice(start, min(start + p.internal_batch_size, p.steps))
             points = (b + alphas[ks, None, None] * diff).requires_grad_(True)  # (R, L, D)
             with torch.enable_grad():
