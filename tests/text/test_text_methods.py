@@ -52,7 +52,7 @@ def test_gradcam_on_text_is_a_usage_error_listing_the_text_methods():
     with pytest.raises(UsageError) as err:
         parse_method_list("gradcam,ig", "text")
     assert "does not apply to text models" in str(err.value)
-    assert "attention, ig, lime, saliency, shap" in str(err.value)
+    assert "attention, counterfactual, ig, lime, saliency, shap, transformer_attribution" in str(err.value)
 
 
 def test_ig_completeness_below_one_percent(demo_text):

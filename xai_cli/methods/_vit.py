@@ -52,8 +52,13 @@ def has_attention(model: nn.Module) -> bool:
 
 
 @contextmanager
-def capture_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
+def capture_attention(model: nn.Module, keep_graph: bool = False) -> Iterator[list[torch.Tensor]]:
     """Within the block, every forward of ``model`` appends its attention weights to the list.
+
+    Args:
+        model: A torchvision or Hugging Face vision/text transformer.
+        keep_graph: Keep the weights in the autograd graph (not detached), for
+            ``attention_gradients``.
 
     Yields:
         A list that receives one (N, heads, T, T) tensor per attention call, in call order
@@ -65,7 +70,7 @@ def capture_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
     found: list[torch.Tensor] = []
     hf = hf_model(model)
     if hf is not None:
-        with _hf_capture(hf, found):
+        with _hf_capture(hf, found, keep_graph):
             yield found
         return
     modules = [m for m in model.modules() if isinstance(m, nn.MultiheadAttention)]
@@ -82,7 +87,7 @@ def capture_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
 
     def keep(_module, _args, output):
         if isinstance(output, tuple) and isinstance(output[1], torch.Tensor) and output[1].dim() == 4:
-            found.append(output[1].detach())  # (N, heads, T, T)
+            found.append(output[1] if keep_graph else output[1].detach())  # (N, heads, T, T)
 
     handles = []
     try:
@@ -96,12 +101,12 @@ def capture_attention(model: nn.Module) -> Iterator[list[torch.Tensor]]:
 
 
 @contextmanager
-def _hf_capture(hf: nn.Module, found: list[torch.Tensor]) -> Iterator[None]:
+def _hf_capture(hf: nn.Module, found: list[torch.Tensor], keep_graph: bool = False) -> Iterator[None]:
     def ask(_module, args, kwargs):
         return args, {**kwargs, "output_attentions": True}
 
     def keep(_module, _args, output):
-        found.extend(a.detach() for a in (getattr(output, "attentions", None) or ()) if a is not None)
+        found.extend(a if keep_graph else a.detach() for a in (getattr(output, "attentions", None) or ()) if a is not None)
 
     before = hf.config._attn_implementation
     handles = []
@@ -119,3 +124,18 @@ def _hf_capture(hf: nn.Module, found: list[torch.Tensor]) -> Iterator[None]:
             h.remove()
         if hf.config._attn_implementation != before:
             hf.set_attn_implementation(before)
+
+
+def attention_gradients(score: torch.Tensor, attentions: list[torch.Tensor]) -> list[torch.Tensor]:
+    """d score / d A for each attention tensor captured with ``keep_graph=True``.
+
+    ``nn.MultiheadAttention`` returns its weights as a fresh (N, heads, T, T) view of the
+    (N*heads, T, T) softmax it multiplied with the values: the view itself is not in the graph
+    of the output, its base is. Gradients are taken w.r.t. whichever tensor the model used.
+
+    Returns:
+        One (N, heads, T, T) gradient per attention tensor.
+    """
+    used = [a._base if a._base is not None and a._base.numel() == a.numel() else a for a in attentions]
+    grads = torch.autograd.grad(score, used)
+    return [g.reshape(a.shape) for g, a in zip(grads, attentions)]

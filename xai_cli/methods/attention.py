@@ -57,11 +57,7 @@ class AttentionRollout(Method):
     def __init__(self, model, params=None, normalization=None) -> None:
         super().__init__(model, params, normalization)
         self.params.validate()
-        if not has_attention(model):
-            others = [n for n, c in all_methods().items()
-                      if "image" in c.modalities and not getattr(c, "needs_transformer", False)]
-            raise MethodError("attention needs a vision transformer, and this model has no attention layers",
-                              f"use a method that works on any model: {', '.join(others) or 'gradcam'}")
+        require_attention(model, self.name)
 
     def _explain(self, inputs, targets, seeds):
         with torch.no_grad(), capture_attention(self.model) as attentions:
@@ -85,6 +81,15 @@ class AttentionRollout(Method):
         maps = F.interpolate(grid, size=inputs.shape[-2:], mode="bilinear", align_corners=False)  # (N, 1, H, W)
         detail = {"class_specific": False, "grid": [gh, gw], "prefix_tokens": prefix, "layers": len(attentions)}
         return Explanation(maps[:, 0], details=[dict(detail) for _ in range(inputs.shape[0])])
+
+
+def require_attention(model, method: str) -> None:
+    """Raise ``MethodError`` (naming the methods that work on any model) if ``model`` has no attention to read."""
+    if not has_attention(model):
+        others = [n for n, c in all_methods().items()
+                  if "image" in c.modalities and not getattr(c, "needs_transformer", False)]
+        raise MethodError(f"{method} needs a vision transformer, and this model has no attention layers",
+                          f"use a method that works on any model: {', '.join(others) or 'gradcam'}")
 
 
 def fuse_heads(attention: torch.Tensor, how: str) -> torch.Tensor:
