@@ -119,19 +119,20 @@ class DemoNet(nn.Module):
         return self.classifier(self.pool(self.features(self.contrast(x))))
 
 
-def build_demo_model(pretrained: bool = True) -> nn.Module:
+def build_demo_model(pretrained: bool = True, weights: Path = WEIGHTS_PATH) -> nn.Module:
     """Build the demo network, in eval mode.
 
     Args:
-        pretrained: Load the shipped weights from ``WEIGHTS_PATH``; otherwise keep the
-            random initialization (used by the training script).
+        pretrained: Load the shipped weights from ``weights``; otherwise keep the random
+            initialization (used by the training script).
+        weights: ``WEIGHTS_PATH`` (demo-digits) or ``SHORTCUT_WEIGHTS_PATH`` (demo-digits-shortcut).
 
     Returns:
         The :class:`DemoNet`.
     """
     model = DemoNet(num_classes=len(DEMO_LABELS))
     if pretrained:
-        model.load_state_dict(load_file(str(WEIGHTS_PATH)))
+        model.load_state_dict(load_file(str(weights)))
     return model.eval()
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from xai_cli.render.heatmap import (
+    Scale,
     box_mask,
     choose_scale,
     colour_bar,
@@ -72,14 +73,19 @@ def render_compare(original: np.ndarray, a: Side, b: Side, *, method: str, signe
     grid_b = to_image_grid(b.amap, boxes[1], (h, w))
     seen = box_mask(boxes[0], (h, w)) & box_mask(boxes[1], (h, w))
     diff = np.where(seen, grid_b - grid_a, 0.0)
-    shared = choose_scale(np.concatenate([np.ravel(a.amap), np.ravel(b.amap)]), signed)
-    diff_scale = choose_scale(diff, signed=True)
+    shared, diff_scale = compare_scales(a.amap, b.amap, diff, signed)
     panels = [
         (overlay(original, a.amap, boxes[0], shared), a.caption("A")),
         (overlay(original, b.amap, boxes[1], shared), b.caption("B")),
         (overlay(original, diff, (0.0, 0.0, float(w), float(h)), diff_scale), ("B - A", "red: B higher, blue: A")),
     ]
     return _compose(panels, (shared, diff_scale), f"{title}  {method}: A | B | B - A".strip())
+
+
+def compare_scales(map_a: np.ndarray, map_b: np.ndarray, diff: np.ndarray, signed: bool) -> tuple[Scale, Scale]:
+    """(scale shared by A and B, symmetric diverging scale of ``diff``), as ``choose_scale`` picks them."""
+    shared = choose_scale(np.concatenate([np.ravel(map_a), np.ravel(map_b)]), signed)
+    return shared, choose_scale(diff, signed=True)
 
 
 def _panel_size(original: np.ndarray, boxes: tuple[Box, Box], max_side: int) -> tuple[np.ndarray, list[Box]]:
