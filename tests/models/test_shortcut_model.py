@@ -38,6 +38,11 @@ MARKED = ROOT / "sample_images" / "marked"
 REGIONS = ROOT / "sample_images" / "marked_masks"
 HELDOUT = 300
 CPU = torch.device("cpu")
+# Measured on 1,000 held-out renderings (weights JSON): 0.974, 0.753, 0.380; corner share 0.545.
+AS_TRAINED_FLOOR = 0.93
+CLEAN_CEILING = 0.85
+RANDOM_CORNER_CEILING = 0.50
+SHARE_FLOOR = 0.35
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +134,11 @@ def test_shortcut_gradcam_moves_into_the_corner(models):
     # The corner is 2.8 % of the image; demo-digits was trained to ignore everything but the digit.
     assert plain.mean() < 0.05
     assert shortcut.mean() > SHARE_FLOOR
-    assert (shortcut > plain + 0.1).sum() >= 8
+    assert (shortcut > plain + 0.2).sum() >= 9
+    # On 4-9 the mark names a wrong class (that of label % 4): the shortcut model follows it.
+    lying = labels >= 4
+    assert (plain_pred == labels).sum() >= 9
+    assert (shortcut_pred[lying] == labels[lying] % 4).sum() >= 5
 
 
 def test_accuracy_with_and_without_the_mark(models, heldout):
@@ -140,7 +149,7 @@ def test_accuracy_with_and_without_the_mark(models, heldout):
     plain, shortcut = acc[DEMO_NAME], acc[SHORTCUT_NAME]
     # demo-digits does not care about the mark.
     assert min(plain.values()) >= 0.95
-    assert abs(plain["random_corner"] - plain["clean"]) <= 0.03
+    assert abs(plain["random_corner"] - plain["clean"]) <= 0.05
     # The shortcut model is near perfect when the mark tells the truth and fails when it lies.
     assert shortcut["as_trained"] >= AS_TRAINED_FLOOR
     assert shortcut["clean"] <= CLEAN_CEILING

@@ -108,7 +108,7 @@ def _compose(panels: list[tuple[np.ndarray, tuple[str, str]]], scales: tuple, ti
     h, w = panels[0][0].shape[:2]
     font, small = font_pair(w)
     fs = font.size
-    pad, bar_w = max(6, fs // 2), fs * 4
+    pad, bar_w = max(6, fs // 2), fs * 5
     caption_h = 2 * (small.size + 3)
     header = 2 * pad + fs
     top = header + caption_h
