@@ -13,12 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageDraw
 
+from xai_cli.render import tokens
 from xai_cli.render.heatmap import (
     Scale,
     box_mask,
     choose_scale,
     colour_bar,
-    font_pair,
     overlay,
     text_width,
     to_image_grid,
@@ -106,8 +106,9 @@ def _panel_size(original: np.ndarray, boxes: tuple[Box, Box], max_side: int) -> 
 
 def _compose(panels: list[tuple[np.ndarray, tuple[str, str]]], scales: tuple, title: str) -> Image.Image:
     h, w = panels[0][0].shape[:2]
-    font, small = font_pair(w)
-    fs = font.size
+    # DejaVu where available (the token pictures' font): it has the colour bar's "≥" and "≤".
+    fs = int(np.clip(w / 16, 11, 22))
+    font, small = tokens.font(fs), tokens.font(max(10, fs - 2))
     pad, bar_w = max(6, fs // 2), fs * 5
     caption_h = 2 * (small.size + 3)
     header = 2 * pad + fs
