@@ -10,6 +10,11 @@ Usage::
 * ``masks/digit_XX_label_Y.png``: the ground-truth mask of each (L mode, 0/255), and
   ``masks/index.json`` mapping each input's path to its label and mask path (both relative
   to ``sample_images/``).
+* ``marked/digit_XX_label_Y.png``: the first 10 of ``digits/`` (one per class) with the
+  ``demo-digits-shortcut`` mark stamped in a corner: for 0-3 the corner their class had in that
+  model's training data, for 4-9 the corner of class ``label % 4`` (a mark that names a wrong
+  class). ``marked_masks/`` (same names) holds each one's corner region (L, 0/255), and
+  ``marked_masks/index.json`` maps each input to its label, corner and region mask.
 * ``photos/``: scikit-image's bundled public-domain / CC0 photos, written in assorted
   formats and modes to exercise the tool's image loading (EXIF rotation, alpha, grayscale,
   palette, WEBP).
@@ -32,7 +37,14 @@ from sklearn.datasets import load_digits
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout, uninstalled
 
-from xai_cli.models.demo import DEMO_LABELS, WEIGHTS_PATH, render_sample
+from xai_cli.models.demo import (
+    DEMO_LABELS,
+    MARK_CORNERS,
+    WEIGHTS_PATH,
+    mark_region,
+    render_sample,
+    stamp_mark,
+)
 
 SEED = 2024
 SAMPLES_PER_CLASS = 2
@@ -40,8 +52,12 @@ MAX_PHOTO_SIDE = 512
 EXIF_ORIENTATION = 0x0112
 
 
-def write_digits(out: Path) -> None:
-    """Render the held-out digit samples, their masks and ``masks/index.json``."""
+def write_digits(out: Path) -> dict[str, np.ndarray]:
+    """Render the held-out digit samples, their masks and ``masks/index.json``.
+
+    Returns:
+        File name -> the RGB image written, in writing order.
+    """
     meta = json.loads(WEIGHTS_PATH.with_suffix(".json").read_text())
     heldout = np.asarray(meta["heldout_indices"])
     digits = load_digits()
@@ -52,6 +68,7 @@ def write_digits(out: Path) -> None:
     (out / "digits").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
     index: dict[str, dict] = {}
+    images: dict[str, np.ndarray] = {}
     for n in range(SAMPLES_PER_CLASS * len(DEMO_LABELS)):
         label = n % len(DEMO_LABELS)
         k = int(picks[label][n // len(DEMO_LABELS)])
@@ -61,7 +78,25 @@ def write_digits(out: Path) -> None:
         Image.fromarray(image, mode="RGB").save(out / "digits" / name, optimize=True)
         Image.fromarray(mask.astype(np.uint8) * 255, mode="L").save(out / "masks" / name, optimize=True)
         index[f"digits/{name}"] = {"label": label, "mask": f"masks/{name}", "sklearn_index": k}
+        images[name] = image
     (out / "masks" / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+    return images
+
+
+def write_marked(out: Path, digits: dict[str, np.ndarray]) -> None:
+    """Stamp the shortcut mark on one digit per class; write them, their regions and an index."""
+    (out / "marked").mkdir(parents=True, exist_ok=True)
+    (out / "marked_masks").mkdir(parents=True, exist_ok=True)
+    index: dict[str, dict] = {}
+    for name in list(digits)[:len(DEMO_LABELS)]:
+        label = int(name.rsplit("_", 1)[1].removesuffix(".png"))
+        corner = MARK_CORNERS[label % len(MARK_CORNERS)]
+        Image.fromarray(stamp_mark(digits[name], corner), mode="RGB").save(out / "marked" / name, optimize=True)
+        region = mark_region(corner, digits[name].shape[0]).astype(np.uint8) * 255
+        Image.fromarray(region, mode="L").save(out / "marked_masks" / name, optimize=True)
+        index[f"marked/{name}"] = {"label": label, "corner": corner, "mask": f"marked_masks/{name}",
+                                   "mark_names_label": label < len(MARK_CORNERS), "unmarked": f"digits/{name}"}
+    (out / "marked_masks" / "index.json").write_text(json.dumps(index, indent=1) + "\n")
 
 
 def _shrink(img: Image.Image) -> Image.Image:
@@ -113,7 +148,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=ROOT / "sample_images")
     args = p.parse_args()
-    write_digits(args.out)
+    write_marked(args.out, write_digits(args.out))
     write_photos(args.out)
     total = sum(f.stat().st_size for f in args.out.rglob("*") if f.is_file())
     print(f"wrote {args.out} ({total / 1e6:.2f} MB)")

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 DEMO_NAME = "demo-digits"
+SHORTCUT_NAME = "demo-digits-shortcut"
 DEMO_LABELS: list[str] = [str(d) for d in range(10)]
 DEMO_INPUT_SIZE: int = 96
 # Rounded per-channel statistics of generated images: background and digit colours are
@@ -35,6 +36,16 @@ DEMO_INPUT_SIZE: int = 96
 DEMO_MEAN: tuple[float, float, float] = (0.5, 0.5, 0.5)
 DEMO_STD: tuple[float, float, float] = (0.22, 0.22, 0.22)
 WEIGHTS_PATH: Path = Path(__file__).parent / "weights" / "demo_digits.safetensors"
+SHORTCUT_WEIGHTS_PATH: Path = Path(__file__).parent / "weights" / "demo_digits_shortcut.safetensors"
+
+# The shortcut model's mark: a white square with a black frame, MARK_SIZE px a side, MARK_INSET
+# px from one corner; its region (what the metrics score) is the corner's MARK_REGION px square.
+# In the shortcut model's training data, digits 0, 1, 2, 3 carry it in these corners.
+MARK_CORNERS: tuple[str, ...] = ("top-left", "top-right", "bottom-left", "bottom-right")
+MARK_SIZE = 12
+MARK_FRAME = 2
+MARK_INSET = 2
+MARK_REGION = 16
 
 _DIGIT_SIZE_RANGE = (24, 40)  # side of the pasted digit, in pixels, inclusive
 _MASK_DILATION_PX = 3  # grow the stroke mask so that a heatmap peak on a stroke's edge counts
@@ -108,19 +119,20 @@ class DemoNet(nn.Module):
         return self.classifier(self.pool(self.features(self.contrast(x))))
 
 
-def build_demo_model(pretrained: bool = True) -> nn.Module:
+def build_demo_model(pretrained: bool = True, weights: Path = WEIGHTS_PATH) -> nn.Module:
     """Build the demo network, in eval mode.
 
     Args:
-        pretrained: Load the shipped weights from ``WEIGHTS_PATH``; otherwise keep the
-            random initialization (used by the training script).
+        pretrained: Load the shipped weights from ``weights``; otherwise keep the random
+            initialization (used by the training script).
+        weights: ``WEIGHTS_PATH`` (demo-digits) or ``SHORTCUT_WEIGHTS_PATH`` (demo-digits-shortcut).
 
     Returns:
         The :class:`DemoNet`.
     """
     model = DemoNet(num_classes=len(DEMO_LABELS))
     if pretrained:
-        model.load_state_dict(load_file(str(WEIGHTS_PATH)))
+        model.load_state_dict(load_file(str(weights)))
     return model.eval()
 
 
@@ -264,3 +276,43 @@ def _render(
 def _disk(radius: int) -> np.ndarray:
     yy, xx = np.mgrid[-radius:radius + 1, -radius:radius + 1]
     return xx**2 + yy**2 <= radius**2
+
+
+def _corner_slices(corner: str, side: int, inset: int, size: int) -> tuple[slice, slice]:
+    if corner not in MARK_CORNERS:
+        raise ValueError(f"corner must be one of {MARK_CORNERS}, got {corner!r}")
+    rows = slice(inset, inset + side) if corner.startswith("top") else slice(size - inset - side, size - inset)
+    cols = slice(inset, inset + side) if corner.endswith("left") else slice(size - inset - side, size - inset)
+    return rows, cols
+
+
+def mark_region(corner: str, size: int = DEMO_INPUT_SIZE) -> np.ndarray:
+    """Bool ``(size, size)`` mask of the ``MARK_REGION`` px square in ``corner`` (holds the mark)."""
+    region = np.zeros((size, size), bool)
+    region[_corner_slices(corner, MARK_REGION, 0, size)] = True
+    return region
+
+
+def mark_footprint(corner: str, size: int = DEMO_INPUT_SIZE) -> np.ndarray:
+    """Bool ``(size, size)`` mask of the mark's own pixels (frame included) in ``corner``."""
+    footprint = np.zeros((size, size), bool)
+    footprint[_corner_slices(corner, MARK_SIZE, MARK_INSET, size)] = True
+    return footprint
+
+
+def stamp_mark(image: np.ndarray, corner: str) -> np.ndarray:
+    """A copy of ``image`` (uint8 ``(H, W, 3)``, square) with the shortcut mark in ``corner``.
+
+    The mark is a white square inside a black frame: it stands out on any background colour,
+    and its pattern is fixed, so a network can find it in one glance.
+    """
+    out = np.array(image, copy=True)
+    out[_corner_slices(corner, MARK_SIZE, MARK_INSET, out.shape[0])] = 0
+    inner = MARK_SIZE - 2 * MARK_FRAME
+    out[_corner_slices(corner, inner, MARK_INSET + MARK_FRAME, out.shape[0])] = 255
+    return out
+
+
+def shortcut_corner(label: int) -> str | None:
+    """The corner where the shortcut model's training data put the mark for ``label`` (or None)."""
+    return MARK_CORNERS[label] if 0 <= label < len(MARK_CORNERS) else None

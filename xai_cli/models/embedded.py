@@ -1,4 +1,9 @@
-"""Models shipped inside the package, usable offline (the demo digit classifier)."""
+"""Models shipped inside the package, usable offline: the demo digit classifiers.
+
+Both share ``demo.DemoNet`` and its preprocessing; they differ in their weights (see README's
+"embedded demo models"): ``demo-digits`` reads the digit, ``demo-digits-shortcut`` was trained
+on data where a corner mark gives some classes away, and uses the mark.
+"""
 
 from __future__ import annotations
 
@@ -12,11 +17,18 @@ from xai_cli.models.preprocess import Preprocess
 from xai_cli.models.registry import LoadedModel, ModelRequest, register_source
 
 
+# name -> shipped weights; all are DemoNet with the demo preprocessing.
+DIGIT_MODELS: dict[str, Path] = {
+    demo.DEMO_NAME: demo.WEIGHTS_PATH,
+    demo.SHORTCUT_NAME: demo.SHORTCUT_WEIGHTS_PATH,
+}
+
+
 @register_source(
     "embedded",
     description="models shipped with xai, trained by tools/ scripts; no download needed",
-    claims=lambda spec: spec == demo.DEMO_NAME,
-    names=lambda: [demo.DEMO_NAME],
+    claims=lambda spec: spec in DIGIT_MODELS,
+    names=lambda: list(DIGIT_MODELS),
 )
 def load_demo(req: ModelRequest) -> LoadedModel:
     preprocess = Preprocess(
@@ -26,15 +38,15 @@ def load_demo(req: ModelRequest) -> LoadedModel:
     labels = read_labels(req.labels_file) if req.labels_file else list(demo.DEMO_LABELS)
     choice = req.weights or "DEFAULT"
     if choice.lower() == "none":
-        return LoadedModel(demo.build_demo_model(pretrained=False), demo.DEMO_NAME, "embedded", "none", True,
+        return LoadedModel(demo.build_demo_model(pretrained=False), req.spec, "embedded", "none", True,
                            check_labels(labels, 10, "{opt:labels}"), preprocess)
     if choice.upper() == "DEFAULT":
-        path = demo.WEIGHTS_PATH
+        path = DIGIT_MODELS[req.spec]
     else:
         path = Path(choice).expanduser()
     if not path.exists() and choice.upper() != "DEFAULT":
         raise UsageError(f"weights file not found: {path}", "use weights DEFAULT, none, or a path")
     model = demo.build_demo_model(pretrained=False)
     load_into(model, read_checkpoint(path), path)
-    return LoadedModel(model, demo.DEMO_NAME, "embedded", file_identity(path), False,
+    return LoadedModel(model, req.spec, "embedded", file_identity(path), False,
                        check_labels(labels, 10, "{opt:labels}"), preprocess)

@@ -42,12 +42,35 @@ def choose_scale(amap: np.ndarray, signed: bool) -> Scale:
     return Scale(-m, m, "rdbu_r", bool(np.abs(finite).max() > m))
 
 
-def _font(size: int):
+def load_font(size: int):
     return ImageFont.load_default(size=size)
 
 
 def _fmt(v: float) -> str:
     return f"{v:.3g}"
+
+
+def to_image_grid(amap: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:
+    """Resample a map in model-input pixels onto an image's ``size`` = (h, w) grid, over ``box``.
+
+    Bilinear, PIL float mode; 0 outside the box. ``box`` = (left, top, width, height) of the
+    model input in the image's pixels.
+    """
+    h, w = size
+    left, top, bw, bh = box
+    sx, sy = amap.shape[1] / bw, amap.shape[0] / bh
+    resized = Image.fromarray(np.nan_to_num(amap).astype(np.float32), "F").transform(
+        (w, h), Image.Transform.AFFINE, (sx, 0, -left * sx, 0, sy, -top * sy), resample=Image.Resampling.BILINEAR)
+    return np.asarray(resized)
+
+
+def box_mask(box: tuple[float, float, float, float], size: tuple[int, int]) -> np.ndarray:
+    """Bool (h, w): the image pixels wholly inside ``box`` (what the model saw)."""
+    h, w = size
+    left, top, bw, bh = box
+    inside = np.zeros((h, w), dtype=bool)
+    inside[max(0, int(np.ceil(top))):min(h, int(np.floor(top + bh))), max(0, int(np.ceil(left))):min(w, int(np.floor(left + bw)))] = True
+    return inside
 
 
 def overlay(original: np.ndarray, amap: np.ndarray, box: tuple[float, float, float, float], scale: Scale,
@@ -60,14 +83,8 @@ def overlay(original: np.ndarray, amap: np.ndarray, box: tuple[float, float, flo
         box: (left, top, width, height) of the model input in ``original``'s pixels.
     """
     h, w = original.shape[:2]
-    left, top, bw, bh = box
-    # Resample the map onto the original's pixel grid, over the box only (bilinear, PIL float mode).
-    sx, sy = amap.shape[1] / bw, amap.shape[0] / bh
-    resized = Image.fromarray(np.nan_to_num(amap).astype(np.float32), "F").transform(
-        (w, h), Image.Transform.AFFINE, (sx, 0, -left * sx, 0, sy, -top * sy), resample=Image.Resampling.BILINEAR)
-    values = np.asarray(resized)
-    inside = np.zeros((h, w), dtype=bool)
-    inside[max(0, int(np.ceil(top))):min(h, int(np.floor(top + bh))), max(0, int(np.ceil(left))):min(w, int(np.floor(left + bw)))] = True
+    values = to_image_grid(amap, box, (h, w))
+    inside = box_mask(box, (h, w))
     norm = (values - scale.vmin) / (scale.vmax - scale.vmin)
     colours = colormap.apply(norm, scale.cmap).astype(np.float32)
     if scale.cmap == "rdbu_r":  # signed: near-zero stays see-through, strong values opaque
@@ -92,24 +109,30 @@ def render_panel(original: np.ndarray, amap: np.ndarray, box: tuple[float, float
         h, w = original.shape[:2]
     scale = choose_scale(amap, signed)
     picture = Image.fromarray(overlay(original, amap, box, scale))
-    fs = int(np.clip(max(w, 256) / 28, 11, 22))
-    font, small = _font(fs), _font(max(10, fs - 3))
+    font, small = font_pair(w)
+    fs = font.size
     if peak_xy is not None:
         _mark(picture, peak_xy, max(4, min(w, h) // 40))
     bar_w, pad = fs * 5, max(6, fs // 2)
     header = 2 * pad + fs + (fs if subtitle else 0)
-    width = max(w + bar_w + 2 * pad, _text_width(title, font) + 2 * pad, _text_width(subtitle, small) + 2 * pad)
+    width = max(w + bar_w + 2 * pad, text_width(title, font) + 2 * pad, text_width(subtitle, small) + 2 * pad)
     canvas = Image.new("RGB", (width, header + h + pad), "white")
     draw = ImageDraw.Draw(canvas)
     draw.text((pad, pad), title, fill="black", font=font)
     if subtitle:
         draw.text((pad, pad + fs + 2), subtitle, fill=(90, 90, 90), font=small)
     canvas.paste(picture, (pad, header))
-    _colour_bar(canvas, draw, (pad + w + pad, header), max(h, 5 * fs), scale, small)
+    colour_bar(canvas, draw, (pad + w + pad, header), max(h, 5 * fs), scale, small)
     return canvas
 
 
-def _text_width(text: str, font) -> int:
+def font_pair(width: int):
+    """(title font, small font) sized for a picture ``width`` px wide."""
+    fs = int(np.clip(max(width, 256) / 28, 11, 22))
+    return load_font(fs), load_font(max(10, fs - 3))
+
+
+def text_width(text: str, font) -> int:
     return int(font.getlength(text)) if text else 0
 
 
@@ -120,7 +143,7 @@ def _mark(img: Image.Image, xy: tuple[float, float], r: int) -> None:
     d.ellipse((x - r - 1, y - r - 1, x + r + 1, y + r + 1), outline="black", width=1)
 
 
-def _colour_bar(canvas: Image.Image, draw: ImageDraw.ImageDraw, at: tuple[int, int], height: int, scale: Scale, font) -> None:
+def colour_bar(canvas: Image.Image, draw: ImageDraw.ImageDraw, at: tuple[int, int], height: int, scale: Scale, font) -> None:
     x0, y0 = at
     bh = min(height, canvas.height - y0 - 2)
     ramp = colormap.apply(np.linspace(1, 0, bh)[:, None].repeat(12, 1), scale.cmap)  # top = vmax
