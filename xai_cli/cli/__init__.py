@@ -8,6 +8,8 @@ import typer
 
 from xai_cli import __version__
 from xai_cli.cli import catalogue
+from xai_cli.cli.audit import HELP_EPILOG as AUDIT_EPILOG
+from xai_cli.cli.audit import audit
 from xai_cli.cli._errors import EXIT_CODES_HELP
 from xai_cli.cli.explain import HELP_EPILOG, explain
 
@@ -21,6 +23,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("explain", epilog=HELP_EPILOG)(explain)
+app.command("audit", epilog=AUDIT_EPILOG)(audit)
 app.command("methods")(catalogue.methods)
 app.command("models")(catalogue.models)
 
