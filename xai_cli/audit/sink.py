@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -94,6 +95,7 @@ class AuditSink(Sink):
         self._sample: set[int] = set()
         self._sampled: list[tuple[int, str, torch.Tensor, int, int]] = []  # index, rel, x, target, seed
         self._scored = 0
+        self._seconds = {"score_seconds": 0.0, "sample_seconds": 0.0}
         self._run: RunInfo | None = None
         self._lines = None
         self._tmp: str | None = None
@@ -133,7 +135,9 @@ class AuditSink(Sink):
     def _flush(self) -> None:
         pending, self._pending = self._pending, []
         ok = [r for r in pending if _scorable(r)]
+        t0 = time.perf_counter()
         scores = dict(zip((r.index for r in ok), score_batch(ok, self.ctx)))
+        self._seconds["score_seconds"] += time.perf_counter() - t0
         for r in pending:
             line = {"index": r.index, "input": str(r.rel), "status": r.status}
             if r.reason:
@@ -172,7 +176,9 @@ class AuditSink(Sink):
             return {}
         xs = torch.stack([s[2] for s in self._sampled])
         targets = torch.tensor([s[3] for s in self._sampled])
+        t0 = time.perf_counter()
         values, blocks = score_sample(xs, targets, [s[4] for s in self._sampled], self.ctx)
+        self._seconds["sample_seconds"] += time.perf_counter() - t0
         for name, metrics in values.items():
             for metric, v in metrics.items():
                 self._values[name].setdefault(metric, []).extend(float(x) for x in v)
@@ -214,7 +220,9 @@ class AuditSink(Sink):
                 "skipped": sum(r.passed is None for r in results),
                 "checks": [_check_dict(r) for r in results]},
             "failures": summary.failures,
-            "timings": {k: round(v, 3) for k, v in summary.timings.items()},
+            "timings": {**{k: round(v, 3) for k, v in summary.timings.items()},
+                        **{k: round(v, 3) for k, v in self._seconds.items()},
+                        "audit_total_seconds": round((datetime.now(timezone.utc) - run.started).total_seconds(), 3)},
             "files": {"per_input": "audit.jsonl", "junit": "junit.xml", "summary": "summary.md"},
             "exit_code": int(report.exit_code),
         }
