@@ -108,11 +108,11 @@ class AuditSink(Sink):
         s = self.ctx.settings
         if self.ctx.modality == "image" and s.sample and (s.wants("randomisation") or s.wants("stability")):
             self._sample = set(sample_indices(len(run.files), s.sample, run.config.seed).tolist())
+        if self.inner is not None:
+            self.inner.open(run)  # first: it clears stale temporary files, which would take ours too
         self.out.mkdir(parents=True, exist_ok=True)
         fd, self._tmp = tempfile.mkstemp(prefix=atomic.TMP_PREFIX, dir=self.out)
         self._lines = os.fdopen(fd, "w", encoding="utf-8")
-        if self.inner is not None:
-            self.inner.open(run)
 
     def consume(self, result: ItemResult) -> None:
         self._pending.append(result)
