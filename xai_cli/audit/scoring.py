@@ -84,6 +84,16 @@ def _image(results: list[ItemResult], ctx: Context, out: list[Scores]) -> None:
                     entry = out[i][name]
                     entry["metrics"].update({k: float(v[row]) for k, v in values.items()})
                     entry["curves"][c.kind] = {"curve": _r(c.curve[row]), "random_curve": _r(c.random_curve[row])}
+    if s.wants("road"):
+        from xai_cli.metrics.road import road
+
+        x = torch.stack([r.item.tensor for r in results]).to(ctx.device)
+        for name, ms in zip(names, per_method):
+            maps = torch.stack([torch.from_numpy(np.asarray(m.scores, dtype=np.float32)) for m in ms])
+            values = road(ctx.model, x, maps, torch.tensor([m.target.index for m in ms]), noise=s.road_noise,
+                          seeds=_seeds(results, ctx.seed), perturbations_per_eval=s.perturbations_per_eval)
+            for i in range(len(results)):
+                out[i][name]["metrics"].update({k: float(v[i]) for k, v in values.items()})
     if s.wants("localisation") and ctx.truth.kind in ("masks", "boxes"):
         masks = [ctx.truth.input_mask(r.file, r.item.size, r.item.box, r.item.tensor.shape[-1]) for r in results]
         have = [i for i, mk in enumerate(masks) if mk is not None]

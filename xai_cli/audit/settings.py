@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from xai_cli.errors import ConfigError, did_you_mean
 
-FAMILIES = ("faithfulness", "localisation", "randomisation", "stability", "completeness")
+FAMILIES = ("faithfulness", "localisation", "randomisation", "stability", "completeness", "road")
+DEFAULT_FAMILIES = FAMILIES[:-1]  # ROAD is opt-in: one sparse solve per image and percentile
 
 
 @dataclass(frozen=True)
@@ -20,12 +21,14 @@ class AuditSettings:
         metrics: Comma-separated families to run (default all that apply): faithfulness
             (deletion/insertion, or ERASER comprehensiveness/sufficiency for text),
             localisation (needs masks, boxes or rationales), randomisation, stability,
-            completeness (IG's completeness error from its map details).
+            completeness (IG's completeness error from its map details); opt-in: road
+            (ROAD, images, e.g. ``--param audit.metrics=faithfulness,road``).
         steps: Deletion/insertion steps (RISE: 20).
         baseline: Deletion's fill, a pixel value in [0, 1] (RISE: 0, black).
         blur_kernel, blur_sigma: Insertion's starting blur (RISE: 11, 5).
         fractions: Text AOPC bins, comma-separated (ERASER: 0.1,0.2,0.3,0.4,0.5).
         text_mask: How a text word is hidden: remove (ERASER), mask or pad.
+        road_noise: ROAD's imputation noise std, model-input units (pytorch-grad-cam: 0.01).
         pointing_tolerance: Pointing game's tolerance in model-input pixels (Zhang et al.: 15).
         sample: Inputs, chosen by seed from the run's input list, for randomisation and
             stability (16).
@@ -36,7 +39,7 @@ class AuditSettings:
         perturbations_per_eval: Perturbed inputs per forward pass; memory only.
     """
 
-    metrics: str = ",".join(FAMILIES)
+    metrics: str = ",".join(DEFAULT_FAMILIES)
     steps: int = 20
     baseline: float = 0.0
     blur_kernel: int = 11
@@ -44,6 +47,7 @@ class AuditSettings:
     fractions: str = "0.1,0.2,0.3,0.4,0.5"
     text_mask: str = "remove"
     pointing_tolerance: float = 15.0
+    road_noise: float = 0.01
     sample: int = 16
     randomisation_seed: int = 0
     radius: float = 0.02
