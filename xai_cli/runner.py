@@ -166,7 +166,7 @@ def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None, ses
         UsageError, ModelLoadError: For a bad configuration, before anything is written.
     """
     reporter = _Recording(reporter or Reporter())
-    t0 = time.perf_counter()
+    t0 = time.perf_counter() - (session.load_seconds if session is not None else 0.0)  # a given session's load counts too
     session = session or prepare(cfg, reporter)
     info = session.info
     summary = RunSummary(out=str(cfg.out), total=len(session.files), device=info.device)
