@@ -9,6 +9,7 @@
 
     summary = api.run(cfg)                          # explain's files under cfg.out (resumable)
     summary = api.run(cfg, sinks=[MySink()])        # or your own consumer of the stream
+    report = api.audit(cfg, masks=Path("sample_images/masks"), gate=Path("configs/gate-demo.toml"))
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from xai_cli.core.results import ItemResult, MapResult, Prediction, RunInfo, Run
 from xai_cli.sinks.base import Sink
 
 __all__ = ["ItemResult", "MapResult", "Prediction", "Reporter", "RunConfig", "RunInfo", "RunSummary", "Sink",
-           "Target", "explain", "files_sink", "run"]
+           "Target", "audit", "explain", "files_sink", "run"]
 
 
 def explain(config: RunConfig, reporter: Reporter | None = None) -> Iterator[ItemResult]:
@@ -55,3 +56,12 @@ def run(config: RunConfig, sinks: Sequence[Sink] | None = None, reporter: Report
     from xai_cli import runner
 
     return runner.run(config, list(sinks) if sinks is not None else [files_sink(config)], reporter)
+
+
+def audit(config: RunConfig, masks=None, boxes=None, gate=None, baseline=None, write_maps: bool = False,
+          reporter: Reporter | None = None, **kwargs):
+    """Explain and score every input of ``config``; returns an ``AuditReport`` (see ``xai_cli.audit.run.audit``)."""
+    from xai_cli.audit.run import audit as _audit
+
+    return _audit(config, masks=masks, boxes=boxes, gate=gate, baseline=baseline, write_maps=write_maps,
+                  reporter=reporter, **kwargs)

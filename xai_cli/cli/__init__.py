@@ -8,6 +8,8 @@ import typer
 
 from xai_cli import __version__
 from xai_cli.cli import catalogue
+from xai_cli.cli.audit import HELP_EPILOG as AUDIT_EPILOG
+from xai_cli.cli.audit import audit
 from xai_cli.cli._errors import EXIT_CODES_HELP
 from xai_cli.cli.explain import HELP_EPILOG, explain
 from xai_cli.cli.report import HELP_EPILOG as REPORT_EPILOG, report
@@ -22,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command("explain", epilog=HELP_EPILOG)(explain)
+app.command("audit", epilog=AUDIT_EPILOG)(audit)
 app.command("report", epilog=REPORT_EPILOG)(report)
 app.command("methods")(catalogue.methods)
 app.command("models")(catalogue.models)
