@@ -131,3 +131,16 @@ def test_flatten_numbers_keeps_scalars_only():
                             "gradcam": {"iou": 0.25, "auc": {"value": 0.7, "curve": [0.1]}}, "note": "x", "bad": float("nan")})
     assert flat == {"spearman": 0.5, "flipped": 1.0, "gradcam.iou": 0.25, "gradcam.auc": 0.7}
     assert flatten_numbers({"input": "a", "methods": {"ig": {"metrics": {"deletion_auc": 0.2}}}}) == {"ig.deletion_auc": 0.2}
+
+
+def test_explain_report_flag_writes_the_page(tmp_path):
+    from typer.testing import CliRunner
+
+    from xai_cli.cli import app
+
+    digits = Path(__file__).parents[2] / "sample_images" / "digits"
+    r = CliRunner().invoke(app, ["explain", "--model", "demo-digits", "--workers", "0", "--report", str(digits),
+                                 "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    page = (tmp_path / "o" / "report" / "index.html").read_text()
+    assert "<html" in page.lower() and "report/index.html" in r.stderr

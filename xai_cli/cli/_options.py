@@ -43,6 +43,7 @@ TrustRemoteCode = Annotated[bool | None, typer.Option("--trust-remote-code", hel
 AllowUntrainedHead = Annotated[bool | None, typer.Option("--allow-untrained-head", help="Explain a Hugging Face model whose classification head is not in its checkpoint (random): for testing only.")]
 Force = Annotated[bool | None, typer.Option("--force", help="Redo every input. Default: resume, skipping inputs whose outputs are complete for the same content and settings.")]
 MaxFailures = Annotated[int | None, typer.Option("--max-failures", min=0, help="Stop once more than N inputs have failed (exit 1).")]
+Report = Annotated[bool, typer.Option("--report", help="Also write the run's HTML report (OUT/report/index.html, as 'xai report OUT').")]
 FailOnError = Annotated[bool, typer.Option("--fail-on-error", help="Stop at the first failed input (same as --max-failures 0).")]
 
 

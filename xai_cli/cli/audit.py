@@ -11,6 +11,7 @@ import typer
 from xai_cli import console
 from xai_cli.cli import _options as o
 from xai_cli.cli._errors import handle_errors
+from xai_cli.cli.explain import write_report
 from xai_cli.config import build_config
 
 EXAMPLES = """\b
@@ -65,6 +66,7 @@ def audit(
     allow_untrained_head: o.AllowUntrainedHead = None,
     max_failures: o.MaxFailures = None,
     fail_on_error: o.FailOnError = False,
+    html_report: o.Report = False,
     config: o.ConfigFile = None,
     fmt: o.Format = o.OutputFormat.text,
     quiet: o.Quiet = False,
@@ -90,6 +92,8 @@ def audit(
     report = run_audit(cfg, masks=masks, boxes=boxes, gate=gate, baseline=baseline, write_maps=write_maps,
                        reporter=ConsoleReporter())
     print_report(report, fmt)
+    if html_report:
+        write_report(cfg.out)
     raise typer.Exit(int(report.exit_code))
 
 

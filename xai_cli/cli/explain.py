@@ -52,6 +52,7 @@ def explain(
     force: o.Force = None,
     max_failures: o.MaxFailures = None,
     fail_on_error: o.FailOnError = False,
+    report: o.Report = False,
     config: o.ConfigFile = None,
     fmt: o.Format = o.OutputFormat.text,
     quiet: o.Quiet = False,
@@ -76,6 +77,8 @@ def explain(
     summary = api.run(cfg, reporter=ConsoleReporter())
     quiet_exit()
     print_summary(summary, fmt, "explained")
+    if report:
+        write_report(cfg.out)
     raise typer.Exit(int(summary.exit_code))
 
 
@@ -86,6 +89,13 @@ def quiet_exit() -> None:
 
     for s in (signal.SIGINT, signal.SIGTERM):
         signal.signal(s, signal.SIG_IGN)
+
+
+def write_report(out) -> None:
+    """The HTML report of the run just written, its path on stderr (stdout keeps the summary)."""
+    from xai_cli.report import build_report
+
+    console.info(f"report: {build_report(out)}")
 
 
 def print_summary(summary, fmt: o.OutputFormat, verb: str) -> None:
