@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -21,8 +22,10 @@ from xai_cli.cancel import Cancelled
 from xai_cli.errors import XaiError
 from xai_cli.inputs.discover import InputFile
 from xai_cli.methods.base import Method
-from xai_cli.modalities.base import Modality
 from xai_cli.models.registry import LoadedModel
+
+if TYPE_CHECKING:  # the engine only calls the modality it is given: core never imports a modality
+    from xai_cli.modalities.base import Modality
 
 
 @dataclass
