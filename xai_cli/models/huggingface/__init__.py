@@ -260,7 +260,7 @@ def _check_pickles(folder: Path, name: str) -> None:
         except pickle.UnpicklingError as e:
             raise ModelLoadError(f"{name}'s {path.name} holds pickled Python objects, which would run code when loaded",
                                  "re-save it as safetensors (model.save_pretrained(folder)), or pass "
-                                 "--trust-checkpoint if you trust where it came from") from e
+                                 "{opt:trust_checkpoint} if you trust where it came from") from e
         except Exception as e:  # truncated zip, not a checkpoint at all
             raise ModelLoadError(f"cannot read {name}'s {path.name} ({type(e).__name__}: {_first_line(e)})",
                                  "is the folder complete? re-save it with model.save_pretrained(folder)") from e
