@@ -144,3 +144,28 @@ def test_explain_report_flag_writes_the_page(tmp_path):
     assert r.exit_code == 0, r.output
     page = (tmp_path / "o" / "report" / "index.html").read_text()
     assert "<html" in page.lower() and "report/index.html" in r.stderr
+
+
+def test_an_audit_folder_without_maps_is_browsable_by_its_scores(tmp_path):
+    """``xai audit`` without --write-maps leaves audit.json + audit.jsonl only: each input is a row,
+    sortable by its per-input scores, and the interval's ends (ci_low/ci_high) fill the table."""
+    from xai_cli.report import build_report
+
+    run = tmp_path / "audit"
+    run.mkdir()
+    (run / "audit.json").write_text(json.dumps({
+        "metrics": {"gradcam": {"deletion_auc": {"mean": 0.1, "median": 0.1, "p10": 0.05, "ci_low": 0.08,
+                                                 "ci_high": 0.14, "n": 2}}},
+        "gate": {"checks": [{"name": "gradcam.deletion_auc.max", "passed": None, "severity": "fail",
+                             "message": "not measured"}]}}))
+    lines = [{"index": i, "input": f"d{i}.png", "status": "ok", "target": {"rank": 1, "probability": 0.9},
+              "methods": {"gradcam": {"metrics": {"deletion_auc": 0.1 * (i + 1)}, "curves": {"deletion": {"curve": [1, 0]}}}}}
+             for i in range(2)]
+    (run / "audit.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
+    page = build_report(run, thumbnails=False)
+    data = (page.parent / "data" / "index.js").read_text()
+    assert "audit:gradcam.deletion_auc" in data and "d0.png" in data and "d1.png" in data
+    assert "audit:target" not in data and "curve" not in data
+    html = page.read_text()
+    assert "0.08" in html and "0.14" in html  # the interval column
+    assert "–</td>" in html  # a skipped check is shown as skipped, not as passed

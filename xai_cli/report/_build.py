@@ -65,7 +65,7 @@ def build_report(
     roots = tuple(str(r) for r in config.get("inputs") or [] if isinstance(r, str))
     audit_by_input = _by_input(docs["audit"])
     compare_by_input = _by_input(docs["compare"])
-    entries = _entries(run_dir, docs["compare"])
+    entries = _entries(run_dir, docs["compare"], docs["audit"])
     jobs = (Job(i, e, str(run_dir), str(report_dir), roots, thumbnails,
                 audit_by_input.get(str(e.get("input"))), compare_by_input.get(str(e.get("input"))))
             for i, e in enumerate(entries))
@@ -97,12 +97,12 @@ def build_report(
     return report_dir / "index.html"
 
 
-def _entries(run_dir: Path, compare) -> list[dict]:
+def _entries(run_dir: Path, compare, audit=None) -> list[dict]:
     if (run_dir / "manifest.jsonl").is_file():
         return list(iter_manifest(run_dir))
-    # a compare folder without a manifest: its per-input entries are the rows
+    # a compare or audit folder without a manifest: its per-input entries are the rows
     return [{"input": input_key(e), "status": e.get("status", "ok"), "reason": e.get("reason")}
-            for e in per_input_entries(compare) if input_key(e)]
+            for e in per_input_entries(compare) or per_input_entries(audit) if input_key(e)]
 
 
 def _by_input(doc) -> dict[str, dict]:

@@ -19,7 +19,7 @@ from xai_cli.errors import UsageError
 _ID_KEYS = ("input", "name", "path", "rel")
 _PICTURE_KEYS = ("picture", "png", "image", "diff_png", "pictures")
 # Numeric leaves under these keys are not measures (sample sizes, indices, curves' axes).
-_SKIP_KEYS = {"n", "index", "rank", "i", "steps", "seed", "curve", "curves", "ci", "x", "y"}
+_SKIP_KEYS = {"n", "index", "rank", "i", "steps", "seed", "curve", "curves", "ci", "ci_low", "ci_high", "x", "y"}
 
 
 def read_json(path: Path) -> Any | None:
@@ -202,6 +202,8 @@ def _is_stat_block(d: dict) -> bool:
 
 def _stat_row(method: str, metric: str, stats: dict) -> dict:
     ci = stats.get("ci")
+    if ci is None and "ci_low" in stats:  # audit.json writes the interval's ends as two keys
+        ci = [stats.get("ci_low"), stats.get("ci_high")]
     ci = [number(v) for v in ci] if isinstance(ci, list) and len(ci) == 2 else None
     return {
         "method": method, "metric": metric, "mean": number(stats.get("mean", stats.get("value"))),
@@ -233,11 +235,33 @@ def _worst_item(x: Any) -> dict | None:
     return None
 
 
+def _audit_lines(path: Path) -> list[dict]:
+    """audit.jsonl's lines (one per input: status, reason, per-method metrics), the curves and
+    target left out (the page sorts and filters by the numbers)."""
+    out = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(e, dict) and e.get("input"):
+            methods = {m: {"metrics": v.get("metrics", {})} for m, v in (e.get("methods") or {}).items() if isinstance(v, dict)}
+            out.append({"input": e["input"], "status": e.get("status", "ok"), "reason": e.get("reason"), "methods": methods})
+    return out
+
+
 def load_run(run_dir: Path) -> dict:
     """run.json, audit.json and compare.json of a run folder (each None when absent)."""
     if not run_dir.is_dir():
         raise UsageError(f"{run_dir} is not a folder", "give the --out folder of an xai explain, audit or compare run")
     docs = {name: read_json(run_dir / f"{name}.json") for name in ("run", "audit", "compare")}
-    if not (run_dir / "manifest.jsonl").is_file() and not per_input_entries(docs["compare"]):
+    if isinstance(docs["audit"], dict) and not per_input_entries(docs["audit"]):
+        docs["audit"]["inputs"] = _audit_lines(run_dir / "audit.jsonl")  # the audit's per-input scores
+    if (not (run_dir / "manifest.jsonl").is_file() and not per_input_entries(docs["compare"])
+            and not per_input_entries(docs["audit"])):
         raise UsageError(f"{run_dir} has no manifest.jsonl", "give the --out folder of an xai explain, audit or compare run")
     return docs
