@@ -50,6 +50,11 @@ class RunConfig:
     max_failures: int | None = None  # stop once more inputs than this have failed (0: at the first)
 
     def __post_init__(self) -> None:
+        # Python callers may pass strings for paths: the run relies on Path everywhere.
+        object.__setattr__(self, "out", Path(self.out))
+        object.__setattr__(self, "inputs", tuple(Path(p) for p in self.inputs))
+        if self.labels is not None:
+            object.__setattr__(self, "labels", Path(self.labels))
         if not self.model:
             raise ConfigError("no model given", "name one with {opt:model} (see 'xai models'), e.g. demo-digits")
         if self.batch_size < 1:

@@ -120,7 +120,8 @@ def test_marked_samples_and_regions_agree():
 
 def _gradcam_shares(model, images: np.ndarray, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     method = get_method("gradcam")(model.module)
-    probs, targets, cams = method.explain_predicted(_to_input(images), lambda p: p.argmax(1, keepdim=True))
+    out = method.explain_predicted(_to_input(images), lambda p: p.argmax(1, keepdim=True))
+    probs, targets, cams = out.probs, out.targets, out.explanations
     return region_share(cams[0].maps.numpy(), regions), targets[:, 0].numpy()
 
 

@@ -70,14 +70,14 @@ def test_max_failures_stops_early(imgs, tmp_path):
 def test_non_finite_maps_are_recorded_not_drawn(imgs, tmp_path, monkeypatch):
     from xai_cli.methods import gradcam
 
-    real = gradcam.GradCAM._cam
+    real = gradcam.GradCAM.channel_weights
 
-    def nan_first(self, acts, grads, inputs):
-        cam = real(self, acts, grads, inputs)
-        cam[0, 0, 0] = float("nan")
-        return cam
+    def nan_first(self, acts, grads, inputs, targets):
+        weights = real(self, acts, grads, inputs, targets).clone()  # (N, K, 1, 1)
+        weights[0] = float("nan")  # the first input's map becomes NaN
+        return weights
 
-    monkeypatch.setattr(gradcam.GradCAM, "_cam", nan_first)
+    monkeypatch.setattr(gradcam.GradCAM, "channel_weights", nan_first)
     summary = api.run(cfg(imgs, tmp_path, batch_size=6))
     assert summary.failed == 1 and "NaN" in summary.failures[0]["reason"]
     assert not (tmp_path / "im0.gradcam.png").exists()

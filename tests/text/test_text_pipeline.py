@@ -119,6 +119,6 @@ def test_resume_skips_finished_texts_and_batch_size_does_not_matter(done, tmp_pa
 def test_cli_exit_codes_for_text():
     runner = CliRunner()
     res = runner.invoke(app, ["explain", "--model", "demo-text", "--method", "gradcam", "--workers", "0", str(SAMPLES)])
-    assert res.exit_code == ExitCode.USAGE and "attention, ig, lime, saliency, shap" in res.output
+    assert res.exit_code == ExitCode.USAGE and "attention, counterfactual, ig, lime, saliency, shap" in res.output
     res = runner.invoke(app, ["explain", "--model", "hf:nobody/nothing", "--method", "ig", str(SAMPLES)])
     assert res.exit_code == ExitCode.MODEL_LOAD

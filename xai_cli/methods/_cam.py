@@ -29,15 +29,11 @@ class GradCamParams:
     layer: str | None = None  # dotted module name; None = the last layer with a spatial grid (or ViT tokens)
 
 
-class CamMethod(Method):
-    """Base of the CAM methods: subclasses define ``channel_weights``.
-
-    Attributes:
-        uses_gradients: False for gradient-free weights (Score-CAM): no backward pass is run.
-    """
+class LayerMethod(Method):
+    """Base of the methods that read one layer: Grad-CAM's layer choice (named, or the last layer
+    with a spatial grid; a ViT's tokens read as their patch grid)."""
 
     Params: ClassVar[type] = GradCamParams
-    uses_gradients: ClassVar[bool] = True
 
     def __init__(self, model, params=None, normalization=None) -> None:
         super().__init__(model, params, normalization)
@@ -51,6 +47,23 @@ class CamMethod(Method):
         if self._layer_name is None:
             self._layer_name = find_spatial_layer(self.model, example[:1])
         return self._layer_name
+
+    def _grid(self, t: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
+        """A layer output as (N, K, h, w): ViT tokens (N, T, C) are read as their patch grid."""
+        if t.dim() == 3:
+            prefix, gh, gw = token_grid(t.shape[1], tuple(inputs.shape[-2:]), patch_size(self.model))
+            return tokens_to_grid(t, prefix, gh, gw)
+        return t
+
+
+class CamMethod(LayerMethod):
+    """Base of the CAM methods: subclasses define ``channel_weights``.
+
+    Attributes:
+        uses_gradients: False for gradient-free weights (Score-CAM): no backward pass is run.
+    """
+
+    uses_gradients: ClassVar[bool] = True
 
     @abstractmethod
     def channel_weights(self, acts: torch.Tensor, grads: torch.Tensor | None, inputs: torch.Tensor,
@@ -89,13 +102,6 @@ class CamMethod(Method):
             up = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]  # (N, H, W)
             cams.append(Explanation(up.float(), layer=name))
         return Predicted(probs, targets, cams, forward_seconds)
-
-    def _grid(self, t: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
-        """A layer output as (N, K, h, w): ViT tokens (N, T, C) are read as their patch grid."""
-        if t.dim() == 3:
-            prefix, gh, gw = token_grid(t.shape[1], tuple(inputs.shape[-2:]), patch_size(self.model))
-            return tokens_to_grid(t, prefix, gh, gw)
-        return t
 
 
 @contextmanager

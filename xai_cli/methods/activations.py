@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from xai_cli.errors import UsageError
-from xai_cli.methods._cam import CamMethod, _captured
+from xai_cli.methods._cam import LayerMethod, _captured
 from xai_cli.methods._perturb import check_targets
 from xai_cli.methods._vit import model_logits
 from xai_cli.methods.base import Explanation, Method
@@ -46,7 +46,7 @@ class LayerActivationParams:
 
 
 @register_method
-class LayerActivations(CamMethod):
+class LayerActivations(LayerMethod):
     name = "activations"
     summary = "the most responsive channels of a layer, as a montage; not an attribution (no class)"
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
