@@ -45,7 +45,7 @@ class Check:
 
     @property
     def name(self) -> str:
-        return f"{self.method}.{self.metric}.{self.kind}"
+        return f"{self.method}.{self.metric}.{self.kind}" if self.method else f"{self.metric}.{self.kind}"
 
 
 @dataclass(frozen=True)
@@ -122,17 +122,52 @@ def _checks(method: str, metric: str, spec: Mapping, where: str) -> list[Check]:
     return out
 
 
+def parse_measure_gate(data: Mapping, measures: Iterable[str], kinds: Iterable[str] = LIMITS) -> list[Check]:
+    """Checks from a gate table without methods, ``{measure: {limit: value, ...}}`` (``xai compare``'s).
+
+    The checks have ``method == ""``: they are named ``measure.kind`` and evaluated with
+    ``evaluate_gate(checks, {"": aggregates})``.
+
+    Raises:
+        ConfigError: An unknown measure or key, a limit kind outside ``kinds``, or a bad value.
+    """
+    measures, kinds = sorted(measures), tuple(kinds)
+    checks = []
+    for measure, spec in data.items():
+        if measure not in measures:
+            raise ConfigError(f"gate: unknown measure {measure!r}", did_you_mean(measure, measures) or f"known: {', '.join(measures)}")
+        if not isinstance(spec, Mapping):
+            raise ConfigError(f"gate: [{measure}] must be a table", "e.g. min = 0.5")
+        for kind in set(LIMITS) - set(kinds):
+            if kind in spec:
+                raise ConfigError(f"gate: [{measure}] {kind} does not apply here", f"use {', '.join(kinds)}")
+        checks += _checks("", measure, spec, measure)
+    return checks
+
+
+def _read_gate(path: Path) -> dict:
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"gate file {path}: {exc}", "check the path and the TOML syntax") from exc
+
+
 def load_gate(path: Path, methods: Iterable[str] | None = None, metrics: Iterable[str] | None = None) -> list[Check]:
     """Read and check a gate file (see the module docstring).
 
     Raises:
         ConfigError: Unreadable TOML, or see :func:`parse_gate`.
     """
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"gate file {path}: {exc}", "check the path and the TOML syntax") from exc
-    return parse_gate(data, methods, metrics)
+    return parse_gate(_read_gate(path), methods, metrics)
+
+
+def load_measure_gate(path: Path, measures: Iterable[str], kinds: Iterable[str] = LIMITS) -> list[Check]:
+    """Read and check a gate file of :func:`parse_measure_gate`'s shape.
+
+    Raises:
+        ConfigError: Unreadable TOML, or see :func:`parse_measure_gate`.
+    """
+    return parse_measure_gate(_read_gate(path), measures, kinds)
 
 
 def evaluate_gate(checks: Iterable[Check], audit: Mapping, baseline: Mapping | None = None) -> list[CheckResult]:

@@ -22,7 +22,7 @@ def junit_xml(results: Iterable[CheckResult], suite: str = "xai audit") -> str:
     ts = ET.SubElement(root, "testsuite", name=suite, tests=str(len(results)), failures=str(failures), errors="0",
                        skipped=str(skipped))
     for r in results:
-        case = ET.SubElement(ts, "testcase", classname=f"{suite}.{r.method}", name=r.name)
+        case = ET.SubElement(ts, "testcase", classname=f"{suite}.{r.method}" if r.method else suite, name=r.name)
         if r.passed is False and r.severity == "fail":
             ET.SubElement(case, "failure", message=r.message, type="gate").text = _detail(r)
         elif r.passed is False:

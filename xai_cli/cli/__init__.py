@@ -11,6 +11,7 @@ from xai_cli.cli import catalogue
 from xai_cli.cli.audit import HELP_EPILOG as AUDIT_EPILOG
 from xai_cli.cli.audit import audit
 from xai_cli.cli._errors import EXIT_CODES_HELP
+from xai_cli.cli.compare import HELP_EPILOG as COMPARE_EPILOG, compare
 from xai_cli.cli.explain import HELP_EPILOG, explain
 from xai_cli.cli.report import HELP_EPILOG as REPORT_EPILOG, report
 
@@ -26,6 +27,7 @@ app = typer.Typer(
 app.command("explain", epilog=HELP_EPILOG)(explain)
 app.command("audit", epilog=AUDIT_EPILOG)(audit)
 app.command("report", epilog=REPORT_EPILOG)(report)
+app.command("compare", epilog=COMPARE_EPILOG)(compare)
 app.command("methods")(catalogue.methods)
 app.command("models")(catalogue.models)
 
