@@ -65,3 +65,19 @@ def audit(config: RunConfig, masks=None, boxes=None, gate=None, baseline=None, w
 
     return _audit(config, masks=masks, boxes=boxes, gate=gate, baseline=baseline, write_maps=write_maps,
                   reporter=reporter, **kwargs)
+
+
+def compare(config: RunConfig, b: RunConfig | str | None = None, **kwargs):
+    """Compare model (or method) A of ``config`` with B on its inputs, in one pass; returns a
+    ``CompareReport`` (see ``xai_cli.compare.run.compare`` for ``weights_b``, ``method_b``,
+    ``regions``, ``gate``, ``write``)."""
+    from xai_cli.compare.run import compare as _compare
+
+    return _compare(config, b, **kwargs)
+
+
+def report(run_dir, **kwargs):
+    """Write the static HTML report of a run folder; returns the path of its index.html."""
+    from xai_cli.report import build_report
+
+    return build_report(run_dir, **kwargs)
