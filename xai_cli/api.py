@@ -22,7 +22,7 @@ from xai_cli.core.results import ItemResult, MapResult, Prediction, RunInfo, Run
 from xai_cli.sinks.base import Sink
 
 __all__ = ["ItemResult", "MapResult", "Prediction", "Reporter", "RunConfig", "RunInfo", "RunSummary", "Sink",
-           "Target", "audit", "explain", "files_sink", "run"]
+           "Target", "audit", "compare", "explain", "files_sink", "report", "run"]
 
 
 def explain(config: RunConfig, reporter: Reporter | None = None) -> Iterator[ItemResult]:
