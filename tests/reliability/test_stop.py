@@ -21,8 +21,8 @@ SLOW = ["--model", "demo-digits", "--method", "shap,lime", "--param", "lime.segm
         "--param", "shap.n_samples=2000", "--param", "lime.n_samples=2000", "--workers", "1"]
 
 
-def start(out: Path, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(xai_cmd("explain", *SLOW, *extra, str(DIGITS), "--out", str(out)), env=env(),
+def start(out: Path, *extra: str, inputs: Path = DIGITS) -> subprocess.Popen:
+    return subprocess.Popen(xai_cmd("explain", *SLOW, *extra, str(inputs), "--out", str(out)), env=env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
 
 
@@ -55,19 +55,23 @@ def test_ctrl_c_stops_within_a_chunk_not_after_the_batch(tmp_path):
 
 
 def test_sigterm_to_the_process_group_fails_nothing_and_resume_finishes(tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in sorted(os.listdir(DIGITS))[:8]:
+        (src / name).write_bytes((DIGITS / name).read_bytes())
     out = tmp_path / "out"
-    proc = start(out, "--batch-size", "4", "--param", "shap.n_samples=300", "--param", "lime.n_samples=300")
+    proc = start(out, "--batch-size", "2", "--param", "shap.n_samples=300", "--param", "lime.n_samples=300", inputs=src)
     wait_for_line(proc, "xai ")
-    time.sleep(4)
+    time.sleep(2)
     os.killpg(proc.pid, signal.SIGTERM)  # what systemd, docker and `timeout` do: the workers get it too
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert all(m["status"] == "ok" for m in manifest(out)), err
-    done = subprocess.run(xai_cmd("explain", *SLOW, "--batch-size", "4", "--param", "shap.n_samples=300",
-                                  "--param", "lime.n_samples=300", "--format", "json", str(DIGITS), "--out", str(out)),
+    done = subprocess.run(xai_cmd("explain", *SLOW, "--batch-size", "2", "--param", "shap.n_samples=300",
+                                  "--param", "lime.n_samples=300", "--format", "json", str(src), "--out", str(out)),
                           env=env(), capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["ok"] == 20
+    assert json.loads(done.stdout)["ok"] == 8
 
 
 def test_a_second_ctrl_c_still_writes_every_finished_input(tmp_path):
