@@ -12,6 +12,7 @@ import typer
 from xai_cli import console
 from xai_cli.cli import _options as o
 from xai_cli.cli._errors import handle_errors
+from xai_cli.cli.explain import write_report
 from xai_cli.config import build_config
 
 EXAMPLES = """\b
@@ -61,6 +62,7 @@ def compare(
     allow_untrained_head: o.AllowUntrainedHead = None,
     max_failures: o.MaxFailures = None,
     fail_on_error: o.FailOnError = False,
+    html_report: o.Report = False,
     config: o.ConfigFile = None,
     fmt: o.Format = o.OutputFormat.text,
     quiet: o.Quiet = False,
@@ -91,6 +93,8 @@ def compare(
                          reporter=ConsoleReporter())
     _step_summary(Path(report.out) / "summary.md")
     print_report(report, fmt)
+    if html_report:
+        write_report(cfg.out)
     raise typer.Exit(int(report.exit_code))
 
 

@@ -85,8 +85,11 @@ def process(job: Job) -> tuple[dict, dict]:
     if job.compare:
         measures = flatten_numbers(job.compare)
         row["cols"].update({f"drift:{k}": v for k, v in measures.items()})
-        detail["compare"] = {"measures": measures, "pictures": pictures_of(job.compare),
-                             "a": job.compare.get("a"), "b": job.compare.get("b")}
+        pictures = pictures_of(job.compare)
+        detail["compare"] = {"measures": measures, "pictures": pictures, "a": job.compare.get("a"),
+                             "b": job.compare.get("b")}
+        for method, png in pictures.items():  # a compare run has no records: its A | B pictures are the cards'
+            row["pngs"].setdefault(method or "compare", png)
 
     if job.thumbs:
         if modality != "text":
