@@ -79,7 +79,7 @@ def demo_text():
 
 
 def _text_batch(loaded, texts):
-    from tests.text.helpers import tokenise
+    from tests.modalities.text.helpers import tokenise
 
     return tokenise(loaded, texts)[1]
 

@@ -61,13 +61,13 @@ def test_digits_flip_and_the_removed_set_is_on_the_digit(digits):
 
 
 def test_text_deletes_the_deciding_word():
-    from tests.text.helpers import tokenise, word_text
+    from tests.modalities.text.helpers import tokenise, word_text
     from tools.train_text_demo import make_sentence
     from xai_cli.methods.text.counterfactual import TextCounterfactual
     from xai_cli.models.registry import ModelRequest, load_model
 
     loaded = load_model(ModelRequest("demo-text"), torch.device("cpu"))
-    rng = random.Random(20240)  # the sentences of tests/text/test_text_demo.py
+    rng = random.Random(20240)  # the sentences of tests/modalities/text/test_text_demo.py
     sentences = [make_sentence(rng) for _ in range(30)]
     items, batch = tokenise(loaded, [s for s, _, _ in sentences])
     labels = torch.tensor([label for _, label, _ in sentences])

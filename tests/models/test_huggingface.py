@@ -175,7 +175,7 @@ def test_real_minilm_weights_load_offline_and_give_attention(monkeypatch):
     assert m.modality == "text" and m.random_init and m.extra["max_length"] == 512
     from xai_cli.methods.text import TokenBatch
     from xai_cli.methods.text.attention import TextAttention
-    from tests.text.helpers import tokenise, word_text
+    from tests.modalities.text.helpers import tokenise, word_text
 
     items, batch = tokenise(m, ["Unbelievably good coffee.", "The hotel was noisy at night, and the staff rude."])
     assert isinstance(batch, TokenBatch) and word_text(items[0], 0) == "Unbelievably"

@@ -14,7 +14,7 @@ from tools.train_text_demo import make_sentence
 from xai_cli.methods.registry import all_methods
 from xai_cli.methods.text import merge_words
 from xai_cli.models.huggingface import DEMO_TEXT_DIR
-from tests.text.helpers import tokenise, word_text
+from tests.modalities.text.helpers import tokenise, word_text
 
 N_SENTENCES = 30
 

@@ -19,7 +19,7 @@ from xai_cli.methods.text._base import masked_scores
 from xai_cli.methods.text.ig import TextIGParams, TextIntegratedGradients
 from xai_cli.methods.text.lime import TextLime, TextLimeParams, fit_lime_text, lime_text_samples, word_features
 from xai_cli.methods.text.shap import TextShap, TextShapParams
-from tests.text.helpers import tokenise
+from tests.modalities.text.helpers import tokenise
 
 TEXTS = ["the hotel near the station was terrible", "overall the camera is really excellent",
          "my friend said the kettle we bought last week at the market looked rather flimsy , then the driver arrived"]
