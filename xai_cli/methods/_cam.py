@@ -37,8 +37,6 @@ class LayerMethod(Method):
 
     def __init__(self, model, params=None, normalization=None) -> None:
         super().__init__(model, params, normalization)
-        if hasattr(self.params, "validate"):
-            self.params.validate()
         self._layer_name: str | None = self.params.layer
         if self._layer_name is not None:
             get_layer(model, self._layer_name)  # fail early, with suggestions

@@ -62,10 +62,6 @@ class SuperpixelMethod(Method):
 
     Params = SuperpixelParams
 
-    def __init__(self, model, params=None, normalization=None) -> None:
-        super().__init__(model, params, normalization)
-        self.params.validate()
-
     def superpixels(self, inputs: torch.Tensor) -> tuple[torch.Tensor, list[int], torch.Tensor]:
         """Segment each item and build its fill (each segment's mean colour, as lime's hide_color=None).
 

@@ -56,7 +56,6 @@ class AttentionRollout(Method):
 
     def __init__(self, model, params=None, normalization=None) -> None:
         super().__init__(model, params, normalization)
-        self.params.validate()
         require_attention(model, self.name)
 
     def _explain(self, inputs, targets, seeds):

@@ -89,6 +89,8 @@ class Method(ABC):
         self.model = model
         self.params = params if params is not None else self.Params()
         self.normalization = normalization or Normalization()
+        if hasattr(self.params, "validate"):
+            self.params.validate()  # also when built in Python, not through the registry
         self.warnings: list[str] = []  # about this method on this model, found at construction
 
     def to_pixels(self, x: torch.Tensor) -> torch.Tensor:

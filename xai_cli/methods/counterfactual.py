@@ -101,10 +101,6 @@ class Counterfactual(Method):
     paper = "Vermeire et al. 2022, arXiv:2004.07511"
     Params = CounterfactualParams
 
-    def __init__(self, model, params=None, normalization=None) -> None:
-        super().__init__(model, params, normalization)
-        self.params.validate()
-
     @torch.no_grad()
     def _explain(self, inputs, targets, seeds):
         p = self.params

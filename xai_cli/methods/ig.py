@@ -70,10 +70,6 @@ class IntegratedGradients(Method):
     signed = True
     Params = IntegratedGradientsParams
 
-    def __init__(self, model, params=None, normalization=None) -> None:
-        super().__init__(model, params, normalization)
-        self.params.validate()
-
     def _explain(self, inputs, targets, seeds):
         attrs, details = self.attribute(inputs, targets, seeds)
         return Explanation(attrs.sum(dim=1), details=details, warnings=incompleteness(details, self.params.steps))  # (N, H, W): signed, summed over channels

@@ -59,10 +59,6 @@ class Occlusion(Method):
     signed = True
     Params = OcclusionParams
 
-    def __init__(self, model, params=None, normalization=None) -> None:
-        super().__init__(model, params, normalization)
-        self.params.validate()
-
     @torch.no_grad()
     def _explain(self, inputs, targets, seeds):
         p = self.params

@@ -54,10 +54,6 @@ class Rise(Method):
     paper = "Petsiuk et al. 2018, arXiv:1806.07421"
     Params = RiseParams
 
-    def __init__(self, model, params=None, normalization=None) -> None:
-        super().__init__(model, params, normalization)
-        self.params.validate()
-
     @torch.no_grad()
     def _explain(self, inputs, targets, seeds):
         p = self.params

@@ -75,7 +75,6 @@ class NoiseTunnel(Method):
 
     def __init__(self, model, params=None, normalization=None) -> None:
         super().__init__(model, params, normalization)
-        self.params.validate()
         base_cls = get_method(self.params.base, "image")
         if issubclass(base_cls, NoiseTunnel):
             raise UsageError(f"{self.name} cannot wrap {base_cls.name}", "wrap a method such as saliency, ig or gradcam")

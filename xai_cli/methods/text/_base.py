@@ -80,11 +80,6 @@ class TextMethod(Method):
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     word_merge: str = "sum"
 
-    def __init__(self, model, params=None, normalization=None) -> None:
-        super().__init__(model, params, normalization)
-        if hasattr(self.params, "validate"):
-            self.params.validate()
-
     def explain(self, batch: TokenBatch, targets: torch.Tensor, seeds: list[int] | None = None) -> Explanation:
         """Explain ``model(batch)[i, targets[i]]`` for each item i.
 
