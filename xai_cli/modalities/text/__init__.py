@@ -63,8 +63,13 @@ class TextModality(Modality):
 
         from xai_cli.modalities.text.record import num
 
-        return {"token_scores": [num(v) for v in np.nan_to_num(m.scores)],
-                "word_scores": [num(v) for v in np.nan_to_num(m.extra["word_scores"])]}
+        fields = {"token_scores": [num(v) for v in np.nan_to_num(m.scores)],
+                  "word_scores": [num(v) for v in np.nan_to_num(m.extra["word_scores"])]}
+        if "removed_words" in m.details:  # a counterfactual: the text the model answers differently
+            from xai_cli.modalities.text.record import without_words
+
+            fields["counterfactual_text"] = without_words(result.item, m.details["removed_words"])
+        return fields
 
     def picture(self, result, m, run):
         from xai_cli.modalities.text.picture import picture

@@ -48,6 +48,20 @@ def text_stats(token_scores: np.ndarray, word_scores: np.ndarray, it: TextItem) 
             "top_words": [{"word": int(w), "text": it.text[spans[w][0]:spans[w][1]], "score": num(safe[w])} for w in order]}
 
 
+def without_words(it: TextItem, words: list[int]) -> str:
+    """The text with the given words deleted (and the space before each, so no gap is left)."""
+    spans = it.word_spans()
+    cuts = sorted(spans[w] for w in set(words) if 0 <= w < len(spans))
+    out, at = [], 0
+    for s, e in cuts:
+        while s > at and it.text[s - 1] == " ":
+            s -= 1
+        out.append(it.text[at:s])
+        at = max(at, e)
+    out.append(it.text[at:])
+    return "".join(out)
+
+
 def record_fields(result, run) -> dict:
     """The text-specific fields of an explained text's record."""
     it: TextItem = result.item
