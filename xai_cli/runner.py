@@ -135,6 +135,7 @@ def batches(session: Session, resume: DoneCheck | None = None,
     cfg, engine, files = session.cfg, session.engine, session.files
     workers = default_workers() if cfg.workers is None else cfg.workers
     decode = session.modality.decoder(session.loaded)
+    said: set[str] = set()  # a method's warning is reported once per run, not once per batch
     for batch in iter_batches(files, decode, cfg.batch_size, workers, engine.device.type == "cuda", resume):
         out = [engine.failure(f.index, f.reason, f.sha256) for f in batch.failures]
         out += [ItemResult(s.index, files[s.index], session.modality.name, "skipped", sha256=s.sha256,
@@ -142,7 +143,9 @@ def batches(session: Session, resume: DoneCheck | None = None,
         if batch.items:
             out += engine.explain(batch.items)
         for w in dict.fromkeys(engine.warnings):
-            reporter.warning(w)
+            if w not in said:
+                said.add(w)
+                reporter.warning(w)
         engine.warnings.clear()
         yield sorted(out, key=lambda r: r.index)
 

@@ -46,6 +46,9 @@ def explain(
     seed: o.Seed = None,
     save_raw: bool | None = typer.Option(None, "--save-raw/--no-save-raw", help="Also write each raw map as .npy (float32, model-input pixels)."),
     max_pixels: o.MaxPixels = None,
+    overlay: o.Overlay = None,
+    cmap: o.Cmap = None,
+    scale: o.ScaleOpt = None,
     trust_checkpoint: o.TrustCheckpoint = None,
     trust_remote_code: o.TrustRemoteCode = None,
     allow_untrained_head: o.AllowUntrainedHead = None,
@@ -71,7 +74,7 @@ def explain(
         target=target, top_k=top_k, param=param, batch_size=batch_size, device=device, workers=workers, seed=seed,
         max_pixels=max_pixels, trust_checkpoint=trust_checkpoint, trust_remote_code=trust_remote_code,
         allow_untrained_head=allow_untrained_head, force=force, max_failures=max_failures,
-        fail_on_error=fail_on_error)
+        fail_on_error=fail_on_error, overlay=overlay, cmap=cmap, scale=scale)
     cfg = build_config(config, {**overrides, "save_raw": save_raw})
     summary = api.run(cfg, reporter=ConsoleReporter())
     quiet_exit()

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from xai_cli.core.results import PREDICTION_TOP, ItemResult, MapResult, Prediction, Target
+from xai_cli.core.results import PREDICTION_TOP, TIE, ItemResult, MapResult, Prediction, Target
 from xai_cli.core.targets import choose_targets
 from xai_cli import cancel
 from xai_cli.cancel import Cancelled
@@ -85,6 +85,7 @@ class Engine:
         top_idx = order.indices[:, :PREDICTION_TOP].cpu().tolist()
         top_p = order.values[:, :PREDICTION_TOP].cpu().tolist()
         target_p = probs.gather(1, targets).cpu().tolist()
+        tied = (probs >= order.values[:, :1] * (1 - TIE)).sum(dim=1).cpu().tolist()  # (N,) classes tied with the top
         n, k_count = len(items), targets.shape[1]
         per_item: list[list[MapResult]] = [[] for _ in range(n)]
         for method in self.methods:
@@ -107,8 +108,24 @@ class Engine:
                                                  expl.layer, seconds / (n * k_count),
                                                  expl.details[i] if expl.details else {}, extra))
         labels = self.loaded.label
-        return [self._result(it, Prediction(tuple(top_idx[i]), tuple(top_p[i]), tuple(labels(c) for c in top_idx[i])),
-                             per_item[i]) for i, it in enumerate(items)]
+        results = [self._result(it, Prediction(tuple(top_idx[i]), tuple(top_p[i]), tuple(labels(c) for c in top_idx[i]),
+                                               int(tied[i])), per_item[i]) for i, it in enumerate(items)]
+        self._warn_degenerate(results)
+        return results
+
+    def _warn_degenerate(self, results: list[ItemResult]) -> None:
+        """One line per kind of map or prediction that means nothing (the records say which)."""
+        from xai_cli.modalities.base import DEGENERATE_TEXT
+
+        for r in results:
+            for m in r.maps:
+                kind = m.stats.get("degenerate")
+                if kind:
+                    self.warnings.append(f"{m.method}: some maps are flat ({DEGENERATE_TEXT[kind]}): drawn without "
+                                         f"colours; stats.degenerate in their records says so")
+            if r.prediction.tied > 1:
+                self.warnings.append("some inputs' top classes tie (the model prefers none of them): the lowest class "
+                                     "index among them is explained; prediction_tie in their records")
 
     def _result(self, it, prediction: Prediction, maps: list[MapResult]) -> ItemResult:
         bad = [m.method for m in maps if not m.finite]

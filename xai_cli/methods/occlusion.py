@@ -54,6 +54,7 @@ class OcclusionParams:
 @register_method
 class Occlusion(Method):
     name = "occlusion"
+    regions = True
     summary = "drop of the class score when a sliding grey square hides each region"
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
     signed = True

@@ -50,6 +50,7 @@ class RiseParams:
 @register_method
 class Rise(Method):
     name = "rise"
+    regions = True
     summary = "average of random smooth masks weighted by the target probability of the masked input"
     paper = "Petsiuk et al. 2018, arXiv:1806.07421"
     Params = RiseParams

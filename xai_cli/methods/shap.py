@@ -71,6 +71,7 @@ class ShapParams(SuperpixelParams):
 @register_method
 class Shap(SuperpixelMethod):
     name = "shap"
+    regions = True
     summary = "Shapley values of superpixels (KernelSHAP), or expected gradients"
     paper = "Lundberg & Lee 2017, arXiv:1705.07874"
     signed = True

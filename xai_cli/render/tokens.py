@@ -10,38 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from xai_cli.render import colormap
+from xai_cli.render.fonts import font
 
 WIDTH = 960  # picture width in px
 MAX_LINES = 80  # longer texts are cut (the picture says so); the JSON has every score
 _ATOMS = re.compile(r"\r\n|\r|\n|[ \t]+|[^ \t\r\n]+")
-
-
-@cache
-def _font_path(bold: bool) -> str | None:
-    """DejaVu Sans (wide Unicode coverage) from the system or matplotlib, if either has it."""
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    candidates = [Path("/usr/share/fonts/truetype/dejavu") / name]
-    try:
-        import importlib.util
-
-        spec = importlib.util.find_spec("matplotlib")
-        if spec and spec.submodule_search_locations:
-            candidates.append(Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf" / name)
-    except (ImportError, ValueError):
-        pass
-    return next((str(p) for p in candidates if p.is_file()), None)
-
-
-def font(size: int, bold: bool = False):
-    path = _font_path(bold)
-    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
 
 
 @dataclass(frozen=True)

@@ -1,18 +1,56 @@
-"""One image map as a labelled picture over the input (see ``xai_cli.render.heatmap``)."""
+"""One image map as a labelled picture over the input (see ``xai_cli.render.heatmap``).
+
+The header says what a reader needs to trust it: the method and the class it explains, the
+model's own top prediction when that is another class, the model (and whether its weights
+are random), what the colours mean, IG's completeness error, attention's lack of a class,
+and in orange a flat map or a prediction where classes tie.
+"""
 
 from __future__ import annotations
 
 from PIL import Image
 
 from xai_cli.core.results import ItemResult, MapResult, RunInfo
-from xai_cli.render.heatmap import render_panel
+from xai_cli.modalities.base import DEGENERATE_TEXT
+from xai_cli.render.heatmap import Style, fixed_scale, render_panel
+
+
+def header(result: ItemResult, m: MapResult, run: RunInfo, legend: str) -> tuple[str, list[str], list[str]]:
+    """(title, grey lines, warning lines) of a map's picture; shared by every modality."""
+    t, top = m.target, result.prediction.top
+    title = f"{m.method} · explains {t.name} ({t.probability:.1%})"
+    lines = ["the model's top prediction" if t.index == top.index
+             else f"top prediction: {top.name} ({top.probability:.1%}) · explained: "
+             + ("the class asked for" if run.config.target is not None else f"rank {t.rank}")]
+    lines.append(run.model_name + (" (RANDOM WEIGHTS)" if run.model.get("random_init") else "")
+                 + (f" · layer {m.layer}" if m.layer else ""))
+    notes = [legend] if legend else []
+    if m.details.get("class_specific") is False:
+        notes.append("not class-specific: the same map for every class")
+    if "completeness_error" in m.details:
+        notes.append(f"completeness error {m.details['completeness_error']:.2%}")
+    if m.colour_range is not None:
+        notes.append("colours on the run's scale")
+    lines.append(" · ".join(notes))
+    warnings = []
+    if m.stats.get("degenerate"):
+        warnings.append(f"flat map: {DEGENERATE_TEXT[m.stats['degenerate']]}, nothing to show")
+    if result.prediction.tied > 1:
+        warnings.append(f"{result.prediction.tied} classes tie at {top.probability:.2%}: the model prefers none of them")
+    return title, [line for line in lines if line], warnings
 
 
 def picture(result: ItemResult, m: MapResult, run: RunInfo) -> Image.Image:
-    """The map over the original input, titled with method, class and probability."""
-    it = result.item
-    title = f"{m.method} · {m.target.name} ({m.target.probability:.1%})"
-    subtitle = (run.model_name + (" (RANDOM WEIGHTS)" if run.model["random_init"] else "")
-                + f" · rank {m.target.rank}" + (f" · layer {m.layer}" if m.layer else ""))
+    """The map over the original input, with the header above and the colour bar beside it."""
+    from xai_cli.methods.registry import all_methods
+
+    it, cfg = result.item, run.config
+    cls = all_methods("image").get(m.method)
+    legend = "red: for · blue: against · white: 0" if m.signed else f"{cfg.cmap}: low → high"
+    title, lines, warnings = header(result, m, run, legend)
+    style = Style(overlay=cfg.overlay, cmap=cfg.cmap, max_side=cfg.render_max_side)
+    scale = fixed_scale(m.scores, m.signed, *m.colour_range, cfg.cmap) if m.colour_range else None
+    regions = bool(cls and cls.regions)
     return render_panel(it.original, m.scores, tuple(it.box.to_list()), signed=m.signed, title=title,
-                        subtitle=subtitle, peak_xy=tuple(m.stats["peak_xy"]), max_side=run.render_max_side)
+                        lines=tuple(lines), warnings=tuple(warnings), style=style, scale=scale,
+                        peak_xy=None if regions else tuple(m.stats["peak_xy"]), flat=bool(m.stats.get("degenerate")))
