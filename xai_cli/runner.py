@@ -8,6 +8,7 @@ here prints (a ``Reporter`` is told) or knows a command-line flag.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -19,7 +20,7 @@ from datetime import datetime, timezone
 import torch
 
 from xai_cli import __version__, cancel
-from xai_cli.config import RunConfig
+from xai_cli.config import MAX_TOP_K, RunConfig
 from xai_cli.core.engine import Engine
 from xai_cli.core.reporting import Reporter
 from xai_cli.core.results import ItemResult, RunInfo, RunSummary
@@ -77,6 +78,17 @@ def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str, reporter: R
     return methods
 
 
+def _clamp_top_k(cfg: RunConfig, classes: int, reporter: Reporter) -> RunConfig:
+    """``top_k`` at most the model's classes and ``MAX_TOP_K``, with a warning; the run records
+    the value it used (run.json's config, and the config key resume compares)."""
+    k = min(cfg.top_k, classes, MAX_TOP_K)
+    if k == cfg.top_k:
+        return cfg
+    why = f"the model has {classes} classes" if k == classes else f"at most {MAX_TOP_K} are explained per input"
+    reporter.warning(f"{{opt:top_k}} {cfg.top_k} clamped to {k}: {why}")
+    return dataclasses.replace(cfg, top_k=k)
+
+
 @dataclass
 class Session:
     """A run's fixed parts, ready to stream: the model, its modality, the inputs and the engine."""
@@ -94,7 +106,8 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     """Check the inputs, load the model, build the methods and the engine.
 
     Raises:
-        UsageError, ModelLoadError: For a bad configuration, before anything is written.
+        UsageError, ModelLoadError: For a bad configuration, before anything is written. No input
+            found (an empty folder) is not an error: a warning, and a run of 0 inputs.
     """
     reporter = reporter or Reporter()
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
@@ -113,14 +126,16 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     modality = get_modality(loaded.modality)
     found = discover_all(list(cfg.inputs), modality.extensions, exclude=cfg.out)
     files = modality.expand(found.files)
-    if not files:
-        raise UsageError(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))}",
-                         f"{modality.name} inputs are {' '.join(sorted(modality.extensions))} files, searched recursively")
+    if not files:  # a sometimes-empty inbox is not a typo: exit 0, run.json says 0 inputs (a missing path is exit 2)
+        reporter.warning(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))} ({modality.name} inputs "
+                         f"are {' '.join(sorted(modality.extensions))} files, searched recursively): nothing to explain")
     methods = build_methods(cfg, loaded, modality.default_method, reporter)
     for m in methods:
         for w in m.warnings:
             reporter.warning(w)
-    fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
+    classes = modality.num_classes(loaded)
+    fixed = parse_target(cfg.target, loaded.labels, classes)
+    cfg = _clamp_top_k(cfg, classes, reporter)
     engine = Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
     info = RunInfo(cfg, cfg.output_key(), loaded.identity(), loaded.name, modality.name, modality.run_fields(loaded),
                    files, [m.name for m in methods], str(device), started, found.skipped)

@@ -37,8 +37,9 @@ class RunScale:
         for m in result.maps:
             if m.stats.get("degenerate") or not m.finite:
                 continue
-            values = np.abs(m.scores[np.isfinite(m.scores)])
-            neg = bool(m.signed or (m.scores < 0).any())
+            scores = m.extra.get("word_scores", m.scores)  # what the picture colours (text: words)
+            values = np.abs(scores[np.isfinite(scores)])
+            neg = bool(m.signed or (scores < 0).any())
             top = float(np.percentile(values, 99.5)) if neg else float(values.max())
             self.tops[m.method] = max(self.tops.get(m.method, 0.0), top)
             self.signed[m.method] = self.signed.get(m.method, False) or neg
