@@ -29,7 +29,7 @@ from xai_cli.errors import MethodError, UsageError, words
 from xai_cli.inputs.discover import InputFile, check_paths, discover_all
 from xai_cli.inputs.loader import DoneCheck, default_workers, iter_batches
 from xai_cli.methods.base import Method, Normalization
-from xai_cli.methods.registry import build_params, get_method, parse_method_list
+from xai_cli.methods.registry import build_params, canonical, get_method, parse_method_list
 from xai_cli.modalities import get_modality
 from xai_cli.modalities.base import Modality
 from xai_cli.models.registry import LoadedModel, ModelRequest, load_model
@@ -62,7 +62,8 @@ def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str, reporter: R
     """
     every = [m.strip().lower() for m in cfg.methods] == ["all"]
     names = parse_method_list(",".join(cfg.methods) or default, loaded.modality)
-    unused = set(cfg.params) - set(names)
+    params = {canonical(k): v for k, v in cfg.params.items()}  # --param GradCAM.layer=... names gradcam
+    unused = set(params) - set(names)
     if unused:
         raise UsageError(f"parameters given for {sorted(unused)[0]!r}, which is not among the methods {','.join(names)}")
     norm = Normalization(loaded.preprocess.mean, loaded.preprocess.std) if loaded.preprocess else None
@@ -70,7 +71,7 @@ def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str, reporter: R
     for name in names:
         cls = get_method(name, loaded.modality)
         try:
-            methods.append(cls(loaded.module, build_params(cls, cfg.params.get(name, {})), norm))
+            methods.append(cls(loaded.module, build_params(cls, params.get(name, {})), norm))
         except MethodError as e:
             if not every:
                 raise
