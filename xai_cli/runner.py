@@ -151,6 +151,7 @@ def batches(session: Session, resume: DoneCheck | None = None,
     cfg, engine, files = session.cfg, session.engine, session.files
     workers = default_workers() if cfg.workers is None else cfg.workers
     decode = session.modality.decoder(session.loaded)
+    engine.on_method = lambda name, i, k, n: reporter.step(f"{name} done on a batch of {n} ({i}/{k} methods)")
     said: set[str] = set()  # a method's warning is reported once per run, not once per batch
     for batch in iter_batches(files, decode, cfg.batch_size, workers, engine.device.type == "cuda", resume):
         out = [engine.failure(f.index, f.reason, f.sha256) for f in batch.failures]
@@ -264,6 +265,9 @@ class _Recording(Reporter):
         plain = words(text)
         if plain not in self.warnings and len(self.warnings) < self.keep:
             self.warnings.append(plain)
+
+    def step(self, text: str) -> None:
+        self.inner.step(text)
 
     def progress(self, total: int):
         return self.inner.progress(total)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -33,6 +34,8 @@ class Engine:
         oom_splits: How often a batch was halved after running out of memory.
         seconds: Device seconds by stage: ``predict`` and one entry per method.
         warnings: Lines the methods returned since the caller last emptied the list.
+        on_method: Called ``(method, i, of, inputs)`` as each method finishes on a batch, so
+            progress advances within a batch (the engine itself never prints).
     """
 
     modality: Modality
@@ -46,6 +49,7 @@ class Engine:
     oom_splits: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"predict": 0.0})
     warnings: list[str] = field(default_factory=list)
+    on_method: Callable[[str, int, int, int], None] | None = None
 
     def explain(self, items: list) -> list[ItemResult]:
         """One result per item, in the items' order; never raises for one input's failure."""
@@ -98,6 +102,8 @@ class Engine:
             rows = [self.modality.map_results(e.maps, items, method) for e in expls]  # waits for the device
             seconds = time.perf_counter() - t - shared
             self.seconds[method.name] = self.seconds.get(method.name, 0.0) + seconds
+            if self.on_method is not None:
+                self.on_method(method.name, self.methods.index(method) + 1, len(self.methods), n)
             for k, expl in enumerate(expls):
                 self.warnings += expl.warnings
                 for i in range(n):
