@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import torch
 
 from xai_cli.core.results import PREDICTION_TOP, TIE, ItemResult, MapResult, Prediction, Target
-from xai_cli.core.targets import choose_targets
+from xai_cli.core.targets import choose_targets, tied_with_top
 from xai_cli import cancel
 from xai_cli.cancel import Cancelled
 from xai_cli.errors import XaiError
@@ -89,7 +89,7 @@ class Engine:
         top_idx = order.indices[:, :PREDICTION_TOP].cpu().tolist()
         top_p = order.values[:, :PREDICTION_TOP].cpu().tolist()
         target_p = probs.gather(1, targets).cpu().tolist()
-        tied = (probs >= order.values[:, :1] * (1 - TIE)).sum(dim=1).cpu().tolist()  # (N,) classes tied with the top
+        tied = tied_with_top(probs, TIE).cpu().tolist()  # (N,) classes tied with the top
         n, k_count = len(items), targets.shape[1]
         per_item: list[list[MapResult]] = [[] for _ in range(n)]
         for method in self.methods:

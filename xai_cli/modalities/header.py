@@ -11,6 +11,8 @@ from __future__ import annotations
 from xai_cli.core.results import ItemResult, MapResult, RunInfo
 from xai_cli.modalities.base import DEGENERATE_TEXT
 
+UNIFORM = 0.25  # a positive map whose values span less than this share of its maximum is "nearly uniform"
+
 
 def header(result: ItemResult, m: MapResult, run: RunInfo, legend: str) -> tuple[str, list[str], list[str]]:
     """(title, grey lines, warning lines) of a map's picture; shared by every modality."""
@@ -32,6 +34,9 @@ def header(result: ItemResult, m: MapResult, run: RunInfo, legend: str) -> tuple
     warnings = []
     if m.stats.get("degenerate"):
         warnings.append(f"flat map: {DEGENERATE_TEXT[m.stats['degenerate']]}, nothing to show")
+    lo, hi = m.stats.get("min", 0.0), m.stats.get("max", 0.0)
+    if not m.stats.get("degenerate") and lo > 0 and (hi - lo) < UNIFORM * hi:  # e.g. random-weight attention
+        warnings.append(f"nearly uniform: every value is between {lo:.3g} and {hi:.3g}")
     if result.prediction.tied > 1:
         warnings.append(f"{result.prediction.tied} classes tie at {top.probability:.2%}: the model prefers none of them")
     return title, [line for line in lines if line], warnings
