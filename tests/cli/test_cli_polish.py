@@ -157,3 +157,44 @@ def test_models_accepts_a_model_folder():
     folder = REPO / "xai_cli" / "models" / "weights" / "demo_text"
     result = runner.invoke(app, ["models", str(folder)])
     assert result.exit_code == 0 and result.stdout.strip() == f"{folder}\thuggingface"
+
+
+def test_flat_maps_and_tied_classes_are_said_in_records_and_run_json(two_digits, tmp_path):
+    """A demo-digits with every weight 0: all 10 classes tie, gradients and Grad-CAM are all zero."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    state = load_file(REPO / "xai_cli" / "models" / "weights" / "demo_digits.safetensors")
+    save_file({k: torch.zeros_like(v) if v.is_floating_point() else v for k, v in state.items()}, tmp_path / "zero.safetensors")
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["explain", "-m", "demo-digits", "--weights", str(tmp_path / "zero.safetensors"),
+                                 "--method", "gradcam,saliency", str(two_digits), "-o", str(out), "--workers", "0",
+                                 "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["degenerate_maps"] == 4
+    record = json.loads((out / "digit_03_label_3.json").read_text())
+    assert record["prediction_tie"] == 10
+    assert {m: e[0]["stats"]["degenerate"] for m, e in record["methods"].items()} == {"gradcam": "zero", "saliency": "zero"}
+    run_json = json.loads((out / "run.json").read_text())
+    assert run_json["counts"]["degenerate_maps"] == 4 and run_json["counts"]["tied_predictions"] == 2
+    assert sum("flat" in w for w in run_json["warnings"]) == 2 and any("tie" in w for w in run_json["warnings"])
+    assert run_json["counts"]["warnings"] == len(run_json["warnings"])
+
+
+def test_progress_steps_within_a_batch_as_each_method_finishes(two_digits, tmp_path):
+    from xai_cli import api
+    from xai_cli.config import RunConfig
+    from xai_cli.core.reporting import Reporter
+
+    class Steps(Reporter):
+        def __init__(self):
+            self.steps = []
+
+        def step(self, text):
+            self.steps.append(text)
+
+    reporter = Steps()
+    cfg = RunConfig(model="demo-digits", methods=("gradcam", "saliency"), inputs=(two_digits,), out=tmp_path / "o",
+                    batch_size=1, workers=0)
+    assert api.run(cfg, reporter=reporter).ok == 2
+    assert reporter.steps == ["gradcam done on a batch of 1 (1/2 methods)", "saliency done on a batch of 1 (2/2 methods)"] * 2

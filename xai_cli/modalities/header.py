@@ -23,7 +23,7 @@ def header(result: ItemResult, m: MapResult, run: RunInfo, legend: str) -> tuple
              + ("the class asked for" if run.config.target is not None else f"rank {t.rank}")]
     lines.append(run.model_name + (" (RANDOM WEIGHTS)" if run.model.get("random_init") else "")
                  + (f" · layer {m.layer}" if m.layer else ""))
-    notes = [legend] if legend else []
+    notes = [legend] if legend and not m.stats.get("degenerate") else []
     if m.details.get("class_specific") is False:
         notes.append("not class-specific: the same map for every class")
     if "completeness_error" in m.details:

@@ -114,7 +114,7 @@ def box_mask(box: tuple[float, float, float, float], size: tuple[int, int]) -> n
 def grey(original: np.ndarray) -> np.ndarray:
     """(h, w, 3) uint8 -> the same in light grey: the map's colours are then the only colours."""
     lum = original.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return np.repeat((lum * 0.6 + 255 * 0.3)[..., None], 3, axis=2).round().clip(0, 255).astype(np.uint8)
+    return np.repeat((lum * 0.75 + 255 * 0.2)[..., None], 3, axis=2).round().clip(0, 255).astype(np.uint8)
 
 
 def overlay(original: np.ndarray, amap: np.ndarray | None, box: tuple[float, float, float, float], scale: Scale | None,
