@@ -198,3 +198,21 @@ def test_progress_steps_within_a_batch_as_each_method_finishes(two_digits, tmp_p
                     batch_size=1, workers=0)
     assert api.run(cfg, reporter=reporter).ok == 2
     assert reporter.steps == ["gradcam done on a batch of 1 (1/2 methods)", "saliency done on a batch of 1 (2/2 methods)"] * 2
+
+
+def test_results_agree_across_batch_sizes_within_the_documented_tolerance(two_digits):
+    """README and configs/README: probabilities within 1e-6, maps within 1e-5 of their largest |value|."""
+    import numpy as np
+
+    from xai_cli import api
+    from xai_cli.config import RunConfig
+
+    def results(bs):
+        cfg = RunConfig(model="demo-digits", methods=("gradcam", "ig"), inputs=(two_digits,), batch_size=bs, workers=0)
+        return list(api.explain(cfg))
+
+    for a, b in zip(results(1), results(2)):
+        assert a.prediction.indices == b.prediction.indices
+        assert np.allclose(a.prediction.probabilities, b.prediction.probabilities, rtol=0, atol=1e-6)
+        for ma, mb in zip(a.maps, b.maps):
+            assert np.abs(ma.scores - mb.scores).max() <= 1e-5 * np.abs(ma.scores).max()

@@ -42,7 +42,7 @@ class Style:
 
     overlay: str = "side-by-side"
     cmap: str = "turbo"
-    max_side: int = 1024
+    max_side: int = 768
     min_side: int = 320
 
 
