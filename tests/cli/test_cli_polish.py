@@ -216,3 +216,30 @@ def test_results_agree_across_batch_sizes_within_the_documented_tolerance(two_di
         assert np.allclose(a.prediction.probabilities, b.prediction.probabilities, rtol=0, atol=1e-6)
         for ma, mb in zip(a.maps, b.maps):
             assert np.abs(ma.scores - mb.scores).max() <= 1e-5 * np.abs(ma.scores).max()
+
+
+def test_the_record_schema_describes_every_field_a_record_has():
+    """Every key of the golden image and text records (method params and details aside: `xai methods`
+    documents those) has a description in xai_cli/schemas/record.schema.json."""
+    schema = json.loads((REPO / "xai_cli" / "schemas" / "record.schema.json").read_text())
+    missing = []
+
+    def walk(value, node, where):
+        if isinstance(value, dict):
+            props = node.get("properties")
+            extra = node.get("additionalProperties")
+            for key, v in value.items():
+                child = props.get(key) if props else extra if isinstance(extra, dict) else None
+                if child is None or "description" not in child:
+                    missing.append(f"{where}.{key}")
+                elif key not in ("params", "details"):
+                    walk(v, child, f"{where}.{key}")
+        elif isinstance(value, list) and "items" in node:
+            for v in value:
+                walk(v, node["items"], where + "[]")
+
+    for case in ("demo_image", "demo_text"):
+        golden = json.loads((REPO / "tests" / "golden" / f"{case}.json").read_text())
+        for record in golden["records"].values():
+            walk(record, schema, case)
+    assert not missing, sorted(set(missing))
