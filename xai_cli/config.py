@@ -11,11 +11,17 @@ import dataclasses
 import hashlib
 import json
 import tomllib
+import types
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from xai_cli.errors import ConfigError, did_you_mean
+
+OVERLAYS = ("side-by-side", "blend")  # render.heatmap.OVERLAYS
+CMAPS = ("turbo", "viridis", "inferno", "gray")  # render.colormap.SEQUENTIAL
+SCALES = ("input", "run")
+MAX_TOP_K = 50  # more targets per input is clamped (with a warning): 50 pictures per method per input
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,10 @@ class RunConfig:
     writer_threads: int | None = None  # None: half the cores, at least 1
     seed: int = 0
     save_raw: bool = False
-    render_max_side: int = 2048
+    render_max_side: int = 768  # longest side of the input as drawn: side by side, a picture is at most ~1.7k x 0.9k px
+    overlay: str = "side-by-side"  # the input next to the map over its grey copy; "blend": the map only
+    cmap: str = "turbo"  # colour map of non-negative maps (signed ones: red for, blue against)
+    scale: str = "input"  # "run": one colour scale per method for the whole run (see sinks/files/scale.py)
     max_pixels: int | None = None  # decompression-bomb guard; None: PIL's default (~89 Mpx)
     trust_checkpoint: bool = False
     trust_remote_code: bool = False
@@ -55,12 +64,18 @@ class RunConfig:
         object.__setattr__(self, "inputs", tuple(Path(p) for p in self.inputs))
         if self.labels is not None:
             object.__setattr__(self, "labels", Path(self.labels))
+        _check_types(self)
         if not self.model:
             raise ConfigError("no model given", "name one with {opt:model} (see 'xai models'), e.g. demo-digits")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, not {self.top_k}")
+        for key, choices in (("overlay", OVERLAYS), ("cmap", CMAPS), ("scale", SCALES)):
+            if getattr(self, key) not in choices:
+                raise ConfigError(f"bad {{opt:{key}}} {getattr(self, key)!r}", f"use one of: {', '.join(choices)}")
+        if self.render_max_side < 64:
+            raise ConfigError(f"render_max_side must be at least 64, not {self.render_max_side}")
         if self.target is not None and self.top_k != 1:
             raise ConfigError("{opt:target} and {opt:top_k} cannot be used together", "explain one fixed class, or the top k")
 
@@ -77,9 +92,50 @@ class RunConfig:
 
     def output_key(self) -> str:
         """A hash of the settings that change an input's outputs (not paths, batch or device)."""
-        keep = ("model", "weights", "labels", "methods", "params", "target", "top_k", "seed", "save_raw", "render_max_side")
+        keep = ("model", "weights", "labels", "methods", "params", "target", "top_k", "seed", "save_raw", "render_max_side",
+                "overlay", "cmap", "scale")
         d = {k: v for k, v in self.to_dict().items() if k in keep}
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _check_types(cfg: RunConfig) -> None:
+    """Every field of the type it is declared with (a config file's ``top_k = "3"`` is an error
+    naming the key and the type, not a comparison error later)."""
+    hints = typing.get_type_hints(RunConfig)
+    for f in dataclasses.fields(cfg):
+        value, hint = getattr(cfg, f.name), hints[f.name]
+        if not _is(value, hint):
+            raise ConfigError(f"{f.name} = {value!r} is not {_type_name(hint)}",
+                              f"give {f.name} as {_type_name(hint)}; configs/README.md lists the keys")
+
+
+def _is(value, hint) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return any(_is(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is Path:
+        return isinstance(value, (str, Path))
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if origin is tuple:
+        return isinstance(value, (tuple, list)) and all(_is(v, args[0]) for v in value)
+    if origin is dict:
+        return isinstance(value, dict)
+    return isinstance(value, hint)
+
+
+def _type_name(hint) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is tuple:
+        return f"a list of {_type_name(args[0])}s"
+    if origin is dict:
+        return "a table"
+    return {int: "an integer", str: "a string", bool: "true or false", Path: "a path", float: "a number",
+            type(None): "left out"}.get(hint, str(hint))
 
 
 FIELDS = {f.name for f in dataclasses.fields(RunConfig)}

@@ -8,6 +8,7 @@ here prints (a ``Reporter`` is told) or knows a command-line flag.
 
 from __future__ import annotations
 
+import dataclasses
 import signal
 import threading
 import time
@@ -19,7 +20,7 @@ from datetime import datetime, timezone
 import torch
 
 from xai_cli import __version__, cancel
-from xai_cli.config import RunConfig
+from xai_cli.config import MAX_TOP_K, RunConfig
 from xai_cli.core.engine import Engine
 from xai_cli.core.reporting import Reporter
 from xai_cli.core.results import ItemResult, RunInfo, RunSummary
@@ -28,7 +29,7 @@ from xai_cli.errors import MethodError, UsageError, words
 from xai_cli.inputs.discover import InputFile, check_paths, discover_all
 from xai_cli.inputs.loader import DoneCheck, default_workers, iter_batches
 from xai_cli.methods.base import Method, Normalization
-from xai_cli.methods.registry import build_params, get_method, parse_method_list
+from xai_cli.methods.registry import build_params, canonical, get_method, parse_method_list
 from xai_cli.modalities import get_modality
 from xai_cli.modalities.base import Modality
 from xai_cli.models.registry import LoadedModel, ModelRequest, load_model
@@ -61,7 +62,8 @@ def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str, reporter: R
     """
     every = [m.strip().lower() for m in cfg.methods] == ["all"]
     names = parse_method_list(",".join(cfg.methods) or default, loaded.modality)
-    unused = set(cfg.params) - set(names)
+    params = {canonical(k): v for k, v in cfg.params.items()}  # --param GradCAM.layer=... names gradcam
+    unused = set(params) - set(names)
     if unused:
         raise UsageError(f"parameters given for {sorted(unused)[0]!r}, which is not among the methods {','.join(names)}")
     norm = Normalization(loaded.preprocess.mean, loaded.preprocess.std) if loaded.preprocess else None
@@ -69,12 +71,23 @@ def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str, reporter: R
     for name in names:
         cls = get_method(name, loaded.modality)
         try:
-            methods.append(cls(loaded.module, build_params(cls, cfg.params.get(name, {})), norm))
+            methods.append(cls(loaded.module, build_params(cls, params.get(name, {})), norm))
         except MethodError as e:
             if not every:
                 raise
             reporter.note(f"method all: skipping {name}: {e.message}")
     return methods
+
+
+def _clamp_top_k(cfg: RunConfig, classes: int, reporter: Reporter) -> RunConfig:
+    """``top_k`` at most the model's classes and ``MAX_TOP_K``, with a warning; the run records
+    the value it used (run.json's config, and the config key resume compares)."""
+    k = min(cfg.top_k, classes, MAX_TOP_K)
+    if k == cfg.top_k:
+        return cfg
+    why = f"the model has {classes} classes" if k == classes else f"at most {MAX_TOP_K} are explained per input"
+    reporter.warning(f"{{opt:top_k}} {cfg.top_k} clamped to {k}: {why}")
+    return dataclasses.replace(cfg, top_k=k)
 
 
 @dataclass
@@ -94,7 +107,8 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     """Check the inputs, load the model, build the methods and the engine.
 
     Raises:
-        UsageError, ModelLoadError: For a bad configuration, before anything is written.
+        UsageError, ModelLoadError: For a bad configuration, before anything is written. No input
+            found (an empty folder) is not an error: a warning, and a run of 0 inputs.
     """
     reporter = reporter or Reporter()
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
@@ -113,14 +127,16 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     modality = get_modality(loaded.modality)
     found = discover_all(list(cfg.inputs), modality.extensions, exclude=cfg.out)
     files = modality.expand(found.files)
-    if not files:
-        raise UsageError(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))}",
-                         f"{modality.name} inputs are {' '.join(sorted(modality.extensions))} files, searched recursively")
+    if not files:  # a sometimes-empty inbox is not a typo: exit 0, run.json says 0 inputs (a missing path is exit 2)
+        reporter.warning(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))} ({modality.name} inputs "
+                         f"are {' '.join(sorted(modality.extensions))} files, searched recursively): nothing to explain")
     methods = build_methods(cfg, loaded, modality.default_method, reporter)
     for m in methods:
         for w in m.warnings:
             reporter.warning(w)
-    fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
+    classes = modality.num_classes(loaded)
+    fixed = parse_target(cfg.target, loaded.labels, classes)
+    cfg = _clamp_top_k(cfg, classes, reporter)
     engine = Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
     info = RunInfo(cfg, cfg.output_key(), loaded.identity(), loaded.name, modality.name, modality.run_fields(loaded),
                    files, [m.name for m in methods], str(device), started, found.skipped)
@@ -135,6 +151,8 @@ def batches(session: Session, resume: DoneCheck | None = None,
     cfg, engine, files = session.cfg, session.engine, session.files
     workers = default_workers() if cfg.workers is None else cfg.workers
     decode = session.modality.decoder(session.loaded)
+    engine.on_method = lambda name, i, k, n: reporter.step(f"{name} done on a batch of {n} ({i}/{k} methods)")
+    said: set[str] = set()  # a method's warning is reported once per run, not once per batch
     for batch in iter_batches(files, decode, cfg.batch_size, workers, engine.device.type == "cuda", resume):
         out = [engine.failure(f.index, f.reason, f.sha256) for f in batch.failures]
         out += [ItemResult(s.index, files[s.index], session.modality.name, "skipped", sha256=s.sha256,
@@ -142,7 +160,9 @@ def batches(session: Session, resume: DoneCheck | None = None,
         if batch.items:
             out += engine.explain(batch.items)
         for w in dict.fromkeys(engine.warnings):
-            reporter.warning(w)
+            if w not in said:
+                said.add(w)
+                reporter.warning(w)
         engine.warnings.clear()
         yield sorted(out, key=lambda r: r.index)
 
@@ -245,6 +265,9 @@ class _Recording(Reporter):
         plain = words(text)
         if plain not in self.warnings and len(self.warnings) < self.keep:
             self.warnings.append(plain)
+
+    def step(self, text: str) -> None:
+        self.inner.step(text)
 
     def progress(self, total: int):
         return self.inner.progress(total)

@@ -61,7 +61,8 @@ def test_all_ok_is_exit_0_with_json_summary_and_valid_records(imgs, tmp_path):
             assert im.width >= record["input"]["size"][0] and im.height >= record["input"]["size"][1]
         assert record["model"]["random_init"] is True
     run = json.loads((tmp_path / "run.json").read_text())
-    assert run["counts"] == {"total": 4, "ok": 4, "skipped": 0, "failed": 0, "not_done": 0, "not_walked": 0}
+    assert run["counts"] == {"total": 4, "ok": 4, "skipped": 0, "failed": 0, "not_done": 0, "not_walked": 0,
+                             "degenerate_maps": 0, "tied_predictions": 0, "warnings": len(run["warnings"])}
     assert not list(tmp_path.rglob(".xai-tmp-*"))
 
 

@@ -4,6 +4,7 @@ without --trust-checkpoint."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -46,7 +47,7 @@ def explain(folder: Path, tmp_path: Path, *extra: str):
 
 
 def one_error_line(stderr: str) -> bool:
-    lines = [x for x in stderr.splitlines() if x.startswith("error:")]
+    lines = [x for x in stderr.splitlines() if re.match(r"^(\S+ )?error:", x)]  # after the log's timestamp
     return len(lines) == 1 and "Traceback" not in stderr
 
 

@@ -44,12 +44,15 @@ AllowUntrainedHead = Annotated[bool | None, typer.Option("--allow-untrained-head
 Force = Annotated[bool | None, typer.Option("--force", help="Redo every input. Default: resume, skipping inputs whose outputs are complete for the same content and settings.")]
 MaxFailures = Annotated[int | None, typer.Option("--max-failures", min=0, help="Stop once more than N inputs have failed (exit 1).")]
 Report = Annotated[bool, typer.Option("--report", help="Also write the run's HTML report (OUT/report/index.html, as 'xai report OUT').")]
+Overlay = Annotated[str | None, typer.Option("--overlay", help="side-by-side: the input, then the map over a grey copy of it; blend: the map over the grey copy only. [default: side-by-side]")]
+Cmap = Annotated[str | None, typer.Option("--cmap", help="Colour map of non-negative maps: turbo, viridis, inferno or gray (signed maps: red for, blue against). [default: turbo]")]
+ScaleOpt = Annotated[str | None, typer.Option("--scale", help="input: each picture's colours span its own map; run: one scale per method for the whole run, set by the first 8 inputs explained. [default: input]")]
 FailOnError = Annotated[bool, typer.Option("--fail-on-error", help="Stop at the first failed input (same as --max-failures 0).")]
 
 
 def run_options(*, inputs, model, method, weights, labels, out, layer, target, top_k, param, batch_size, device,
                 workers, seed, max_pixels, trust_checkpoint, trust_remote_code, allow_untrained_head, force,
-                max_failures, fail_on_error) -> dict:
+                max_failures, fail_on_error, overlay=None, cmap=None, scale=None) -> dict:
     """The config overrides of the shared options (``None``: not given on the command line)."""
     from xai_cli.config import parse_param
 
@@ -63,4 +66,5 @@ def run_options(*, inputs, model, method, weights, labels, out, layer, target, t
         "workers": workers, "seed": seed, "max_pixels": max_pixels, "trust_checkpoint": trust_checkpoint,
         "trust_remote_code": trust_remote_code, "params": params, "allow_untrained_head": allow_untrained_head,
         "force": force, "max_failures": 0 if fail_on_error else max_failures,
+        "overlay": overlay, "cmap": cmap, "scale": scale,
     }

@@ -18,6 +18,9 @@ class ConsoleReporter(Reporter):
     def warning(self, text: str) -> None:
         console.warn(words(text, flags=True))
 
+    def step(self, text: str) -> None:
+        console.step(text)
+
     @contextmanager
     def progress(self, total: int):
         with console.progress(total) as bar:

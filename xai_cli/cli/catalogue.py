@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from xai_cli import console
 from xai_cli.cli._errors import handle_errors
@@ -16,17 +14,30 @@ from xai_cli.cli._options import Format, OutputFormat
 
 @handle_errors
 def methods(fmt: Format = OutputFormat.text) -> None:
-    """List the explanation methods, what they apply to, and their parameters."""
+    """List the explanation methods, what they apply to, and every parameter (--param METHOD.NAME=VALUE)."""
+    from dataclasses import asdict
+
     from xai_cli.methods.registry import method_cards
 
     cards = method_cards()
     if fmt == OutputFormat.json:
-        console.result(json.dumps([c.__dict__ for c in cards], indent=2, default=str))
+        console.result(json.dumps([asdict(c) for c in cards], indent=2, default=str))
         return
-    table = Table("method", "applies to", "what it shows", "parameters (--param METHOD.NAME=VALUE)", "paper")
+    console.result("\n".join(method_lines(cards)))
+
+
+def method_lines(cards) -> list[str]:
+    """Plain lines, never cut: one block per method, one line per parameter."""
+    lines = []
     for c in cards:
-        table.add_row(c.name, ",".join(c.modalities), c.summary, ", ".join(f"{k}={v}" for k, v in c.params.items()) or "-", c.paper)
-    _print_table(table)
+        lines += [f"{c.name}  [{', '.join(c.modalities)}]", f"    {c.summary}", f"    paper: {c.paper}"]
+        for p in c.params:
+            kind = f"one of {'|'.join(map(str, p.choices))}" if p.choices else p.type
+            lines.append(f"    --param {c.name}.{p.name}=VALUE  ({kind}; default {p.default!r}): {p.doc}")
+        if not c.params:
+            lines.append("    (no parameters)")
+        lines.append("")
+    return lines
 
 
 @handle_errors
@@ -45,9 +56,3 @@ def models(
         console.result(f"{name}\t{source}")
     if not rows:
         console.warn(f"no model matches {pattern!r}; try 'xai models' for all")
-
-
-def _print_table(table: Table) -> None:
-    from rich.console import Console
-
-    Console(soft_wrap=False, width=None if sys.stdout.isatty() else 200).print(table)

@@ -11,21 +11,17 @@ from xai_cli.cli import _options as o
 from xai_cli.cli._errors import EXIT_CODES_HELP, handle_errors
 from xai_cli.config import build_config
 
-EXAMPLES = """\b
-Examples:
-
-  xai explain --model demo-digits --method gradcam sample_images/ --out xai-out
-
-  xai explain --model resnet50 --method gradcam imgs/
-
-  xai explain --model demo-text --method ig,shap,lime sample_texts/
-
-  xai explain --model resnet18 --weights ft.safetensors --labels labels.txt --method gradcam --top-k 3 imgs/
-
-  xai explain --config configs/resnet50-gradcam.toml --device cuda --batch-size 64 imgs/
-
-  xai explain --model resnet50 --method gradcam --param gradcam.layer=layer3 --format json imgs/
-"""
+# Each runs as written from the repository's root (resnet50's weights are downloaded once).
+# One \b paragraph: click neither rewraps nor breaks these lines, whatever the terminal width.
+EXAMPLE_LINES = (
+    "xai explain --model demo-digits --method gradcam sample_images/digits/ --out xai-out",
+    "xai explain --model demo-digits --method gradcam,ig,lime --top-k 2 sample_images/digits/ --out xai-out/top2",
+    "xai explain --model demo-text --method ig,shap,lime sample_texts/ --out xai-out/texts",
+    "xai explain --config configs/demo.toml --batch-size 8 --format json",
+    "xai explain --model resnet18 --weights none --method gradcam,ig --overlay blend sample_images/photos/ --out xai-out/random",
+    "xai explain --model resnet50 --method gradcam --param gradcam.layer=layer3 sample_images/photos/ --out xai-out/photos",
+)
+EXAMPLES = "Examples (from the repository's root):\n\n\b\n" + "\n".join(f"  {line}" for line in EXAMPLE_LINES) + "\n"
 
 
 @handle_errors
@@ -46,6 +42,9 @@ def explain(
     seed: o.Seed = None,
     save_raw: bool | None = typer.Option(None, "--save-raw/--no-save-raw", help="Also write each raw map as .npy (float32, model-input pixels)."),
     max_pixels: o.MaxPixels = None,
+    overlay: o.Overlay = None,
+    cmap: o.Cmap = None,
+    scale: o.ScaleOpt = None,
     trust_checkpoint: o.TrustCheckpoint = None,
     trust_remote_code: o.TrustRemoteCode = None,
     allow_untrained_head: o.AllowUntrainedHead = None,
@@ -72,7 +71,7 @@ def explain(
         target=target, top_k=top_k, param=param, batch_size=batch_size, device=device, workers=workers, seed=seed,
         max_pixels=max_pixels, trust_checkpoint=trust_checkpoint, trust_remote_code=trust_remote_code,
         allow_untrained_head=allow_untrained_head, force=force, max_failures=max_failures,
-        fail_on_error=fail_on_error)
+        fail_on_error=fail_on_error, overlay=overlay, cmap=cmap, scale=scale)
     cfg = build_config(config, {**overrides, "save_raw": save_raw})
     summary = api.run(cfg, reporter=ConsoleReporter())
     quiet_exit()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 
-from xai_cli.core.results import PREDICTION_TOP, ItemResult, MapResult, Prediction, Target
-from xai_cli.core.targets import choose_targets
+from xai_cli.core.results import PREDICTION_TOP, TIE, ItemResult, MapResult, Prediction, Target
+from xai_cli.core.targets import choose_targets, tied_with_top
 from xai_cli import cancel
 from xai_cli.cancel import Cancelled
 from xai_cli.errors import XaiError
@@ -36,6 +37,8 @@ class Engine:
         oom_splits: How often a batch was halved after running out of memory.
         seconds: Device seconds by stage: ``predict`` and one entry per method.
         warnings: Lines the methods returned since the caller last emptied the list.
+        on_method: Called ``(method, i, of, inputs)`` as each method finishes on a batch, so
+            progress advances within a batch (the engine itself never prints).
     """
 
     modality: Modality
@@ -49,6 +52,7 @@ class Engine:
     oom_splits: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"predict": 0.0})
     warnings: list[str] = field(default_factory=list)
+    on_method: Callable[[str, int, int, int], None] | None = None
 
     def explain(self, items: list) -> list[ItemResult]:
         """One result per item, in the items' order; never raises for one input's failure."""
@@ -88,6 +92,7 @@ class Engine:
         top_idx = order.indices[:, :PREDICTION_TOP].cpu().tolist()
         top_p = order.values[:, :PREDICTION_TOP].cpu().tolist()
         target_p = probs.gather(1, targets).cpu().tolist()
+        tied = tied_with_top(probs, TIE).cpu().tolist()  # (N,) classes tied with the top
         n, k_count = len(items), targets.shape[1]
         per_item: list[list[MapResult]] = [[] for _ in range(n)]
         for method in self.methods:
@@ -100,6 +105,8 @@ class Engine:
             rows = [self.modality.map_results(e.maps, items, method) for e in expls]  # waits for the device
             seconds = time.perf_counter() - t - shared
             self.seconds[method.name] = self.seconds.get(method.name, 0.0) + seconds
+            if self.on_method is not None:
+                self.on_method(method.name, self.methods.index(method) + 1, len(self.methods), n)
             for k, expl in enumerate(expls):
                 self.warnings += expl.warnings
                 for i in range(n):
@@ -110,8 +117,24 @@ class Engine:
                                                  expl.layer, seconds / (n * k_count),
                                                  expl.details[i] if expl.details else {}, extra))
         labels = self.loaded.label
-        return [self._result(it, Prediction(tuple(top_idx[i]), tuple(top_p[i]), tuple(labels(c) for c in top_idx[i])),
-                             per_item[i]) for i, it in enumerate(items)]
+        results = [self._result(it, Prediction(tuple(top_idx[i]), tuple(top_p[i]), tuple(labels(c) for c in top_idx[i]),
+                                               int(tied[i])), per_item[i]) for i, it in enumerate(items)]
+        self._warn_degenerate(results)
+        return results
+
+    def _warn_degenerate(self, results: list[ItemResult]) -> None:
+        """One line per kind of map or prediction that means nothing (the records say which)."""
+        from xai_cli.modalities.base import DEGENERATE_TEXT
+
+        for r in results:
+            for m in r.maps:
+                kind = m.stats.get("degenerate")
+                if kind:
+                    self.warnings.append(f"{m.method}: some maps are flat ({DEGENERATE_TEXT[kind]}): drawn without "
+                                         f"colours; stats.degenerate in their records says so")
+            if r.prediction.tied > 1:
+                self.warnings.append("some inputs' top classes tie (the model prefers none of them): the lowest class "
+                                     "index among them is explained; prediction_tie in their records")
 
     def _result(self, it, prediction: Prediction, maps: list[MapResult]) -> ItemResult:
         bad = [m.method for m in maps if not m.finite]

@@ -20,6 +20,9 @@ class Reporter:
     def warning(self, text: str) -> None:
         """Something a person should know about the results."""
 
+    def step(self, text: str) -> None:
+        """Work done within a batch (a method finished on it), between two ``advance`` calls."""
+
     @contextmanager
     def progress(self, total: int) -> Iterator[Callable[[int], None]]:
         """Yields ``advance(n)``, called as inputs finish."""

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from xai_cli.config import RunConfig
 
 PREDICTION_TOP = 5  # classes listed in each result's prediction
+TIE = 1e-4  # classes within this share of the top probability tie with it (random-weight models)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,8 @@ class MapResult:
         seconds: This map's share of the method's device time.
         details: Method-specific JSON-able values (e.g. IG's completeness error).
         extra: Further per-map arrays the modality derives (text: ``word_scores``).
+        colour_range: (vmin, vmax) the picture's colours span when fixed for the run
+            (``scale="run"``, set by the files sink); None: the map's own range.
     """
 
     method: str
@@ -68,6 +71,7 @@ class MapResult:
     seconds: float = 0.0
     details: dict = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
+    colour_range: tuple[float, float] | None = None
 
     @property
     def finite(self) -> bool:
@@ -76,11 +80,17 @@ class MapResult:
 
 @dataclass(frozen=True)
 class Prediction:
-    """The model's top classes for one input, best first."""
+    """The model's top classes for one input, best first.
+
+    ``tied`` counts the classes (of all, not only those listed) whose probability is within
+    ``TIE`` of the top one's: 1 when the top class is clear; more means the model has no
+    preference among them, and the lowest class index among them is "the prediction".
+    """
 
     indices: tuple[int, ...]
     probabilities: tuple[float, ...]
     labels: tuple[str | None, ...]
+    tied: int = 1
 
     def to_list(self) -> list[dict]:
         return [{"rank": r + 1, "index": i, "label": label, "probability": p}
@@ -203,6 +213,8 @@ class RunSummary:
     timings: dict[str, float] = field(default_factory=dict)
     oom_splits: int = 0
     warnings: list[str] = field(default_factory=list)
+    degenerate_maps: int = 0
+    tied_predictions: int = 0
 
     @property
     def exit_code(self) -> ExitCode:
@@ -221,8 +233,12 @@ class RunSummary:
         else:
             self.ok += 1
             self.skipped += result.status == "skipped"
+        self.degenerate_maps += sum(m.stats.get("degenerate") is not None for m in result.maps)
+        self.tied_predictions += bool(result.prediction and result.prediction.tied > 1)
 
     def to_dict(self) -> dict:
         return {"out": self.out, "total": self.total, "ok": self.ok, "skipped": self.skipped, "failed": self.failed,
                 "not_done": self.not_done, "not_walked": self.not_walked, "stopped": self.stopped, "seconds": round(self.seconds, 3),
-                "device": self.device, "exit_code": int(self.exit_code), "failures": self.failures}
+                "device": self.device, "exit_code": int(self.exit_code), "failures": self.failures,
+                "degenerate_maps": self.degenerate_maps, "tied_predictions": self.tied_predictions,
+                "warnings": len(self.warnings)}

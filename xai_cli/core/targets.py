@@ -32,3 +32,10 @@ def choose_targets(probs: torch.Tensor, fixed: int | None, top_k: int) -> torch.
     k = min(top_k, probs.shape[1])
     # stable=True breaks ties by class index, so the choice never depends on the batch.
     return torch.sort(probs, dim=1, descending=True, stable=True).indices[:, :k]
+
+
+def tied_with_top(probs: torch.Tensor, tolerance: float) -> torch.Tensor:
+    """(N, C) probabilities -> (N,) how many classes are within ``tolerance`` (a share of the top
+    probability) of the top one: 1 when the top class is clear."""
+    top = probs.max(dim=1, keepdim=True).values
+    return (probs >= top * (1 - tolerance)).sum(dim=1)

@@ -42,9 +42,9 @@ class SuperpixelParams:
     """
 
     n_samples: int = 1000  # perturbed images evaluated per item
-    segmentation: Segmentation = "quickshift"
+    segmentation: Segmentation = "quickshift"  # how the image is cut into superpixels (the features)
     n_segments: int = 50  # for slic and grid; quickshift picks its own number
-    output: Output = "probability"
+    output: Output = "probability"  # the score explained: softmax probability or raw logit
     perturbations_per_eval: int = 256  # perturbed images per forward pass (memory, not results)
 
     def validate(self) -> None:

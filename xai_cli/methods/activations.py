@@ -36,7 +36,7 @@ from xai_cli.models.layers import get_layer
 class LayerActivationParams:
     layer: str | None = None  # dotted module name; None = Grad-CAM's default layer
     channels: int = 9  # how many of the most responsive channels to show
-    mode: Literal["montage", "sum"] = "montage"
+    mode: Literal["montage", "sum"] = "montage"  # a grid of the top channels, or their sum as one map
 
     def validate(self) -> None:
         if self.channels < 1:

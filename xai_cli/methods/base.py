@@ -83,6 +83,8 @@ class Method(ABC):
     paper: ClassVar[str]
     modalities: ClassVar[tuple[str, ...]] = ("image",)
     signed: ClassVar[bool] = False  # maps take both signs: render with a diverging colormap
+    regions: ClassVar[bool] = False  # maps are constant over regions (superpixels, patches): no peak marker, whose
+    #                                  "largest pixel" would be an arbitrary corner of the best region
     Params: ClassVar[type] = NoParams
 
     def __init__(self, model: nn.Module, params=None, normalization: Normalization | None = None) -> None:

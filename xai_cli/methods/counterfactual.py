@@ -39,7 +39,7 @@ from xai_cli.methods.registry import register_method
 
 @dataclass(frozen=True)
 class CounterfactualParams:
-    segmentation: Segmentation = "slic"
+    segmentation: Segmentation = "slic"  # how the image is cut into the regions removed
     n_segments: int = 50  # for slic and grid
     max_steps: int = 30  # expansions before giving up (each one batched forward over <= M candidates)
     blur_sigma: float | None = None  # px; None = 10 px per 224 px of image side

@@ -46,8 +46,8 @@ WARN_ABOVE = 0.05  # relative completeness error that triggers the "more steps" 
 @dataclass(frozen=True)
 class IntegratedGradientsParams:
     steps: int = 50  # quadrature nodes along the path
-    baseline: Literal["black", "blur", "noise", "uniform"] = "black"
-    method: Literal["gausslegendre", "riemann_trapezoid"] = "gausslegendre"
+    baseline: Literal["black", "blur", "noise", "uniform"] = "black"  # the path's start: what "no information" looks like
+    method: Literal["gausslegendre", "riemann_trapezoid"] = "gausslegendre"  # quadrature rule along the path
     internal_batch_size: int = 64  # (item, step) rows per forward/backward; bounds memory only
 
     def validate(self) -> None:

@@ -43,6 +43,7 @@ def check_kernel(kernel_width: float, alpha: float) -> None:
 @register_method
 class Lime(SuperpixelMethod):
     name = "lime"
+    regions = True
     summary = "weights of a local linear model fitted to the outputs of superpixel-masked copies"
     paper = "Ribeiro et al. 2016, arXiv:1602.04938"
     signed = True

@@ -35,7 +35,7 @@ class OcclusionParams:
     window: int = 16  # side of the square window, in model-input pixels (clipped to the input)
     stride: int = 8  # step between window positions; at most the window
     baseline: Literal["zero", "black"] = "zero"  # what the window shows: model input 0, or black pixels
-    output: Output = "logit"
+    output: Output = "logit"  # the score explained: softmax probability or raw logit
     perturbations_per_eval: int = 64  # occluded inputs per forward pass (memory, not results)
 
     def validate(self) -> None:
@@ -54,6 +54,7 @@ class OcclusionParams:
 @register_method
 class Occlusion(Method):
     name = "occlusion"
+    regions = True
     summary = "drop of the class score when a sliding grey square hides each region"
     paper = "Zeiler & Fergus 2014, arXiv:1311.2901"
     signed = True

@@ -6,6 +6,7 @@ Modelled on timm's ``@register_model``: nothing central is edited to add a metho
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from dataclasses import dataclass
@@ -49,18 +50,51 @@ def _all_names() -> set[str]:
     return {n for table in _METHODS.values() for n in table}
 
 
+# Spellings people type for our methods (folded: lower case, "-" and " " as "_"): accepted as the method.
+ALIASES = {
+    "grad_cam": "gradcam", "gradcam++": "gradcampp", "grad_cam++": "gradcampp", "gradcam_pp": "gradcampp",
+    "gradcamplusplus": "gradcampp", "grad_cam_plus_plus": "gradcampp", "score_cam": "scorecam",
+    "integrated_gradients": "ig", "integratedgradients": "ig", "intgrad": "ig",
+    "kernel_shap": "shap", "kernelshap": "shap", "gradient_shap": "shap", "gradientshap": "shap",
+    "guidedbackprop": "guided_backprop", "guided_backpropagation": "guided_backprop", "guided_bp": "guided_backprop",
+    "vanilla_gradient": "saliency", "vanilla_gradients": "saliency", "gradient": "saliency", "gradients": "saliency",
+    "smooth_grad": "smoothgrad", "smoothgrad2": "smoothgrad_sq", "smoothgrad_squared": "smoothgrad_sq",
+    "var_grad": "vargrad", "attention_rollout": "attention", "rollout": "attention",
+    "transformer_attribution": "transformer_attribution", "chefer": "transformer_attribution",
+    "occlusion_sensitivity": "occlusion", "sliding_window": "occlusion", "lime_image": "lime",
+}
+
+
+def _fold(name: str) -> str:
+    return name.strip().lower().replace("-", "_").replace(" ", "_")
+
+
+def canonical(name: str) -> str:
+    """The registered name a user's spelling means: ``GradCAM`` and ``grad-cam`` are ``gradcam``,
+    ``integrated_gradients`` is ``ig``; an unknown name comes back as typed."""
+    folded = _fold(name)
+    if folded in _all_names():
+        return folded
+    return ALIASES.get(folded, ALIASES.get(folded.replace("_", ""), name))
+
+
 def get_method(name: str, modality: str = "image") -> type[Method]:
-    """The class implementing ``name`` for ``modality``.
+    """The class implementing ``name`` (any case, or an alias in ``ALIASES``) for ``modality``.
 
     Raises:
-        UsageError: Unknown name (with suggestions), or a method that does not apply here.
+        UsageError: Unknown name (with near matches, case-insensitive), or a method that does
+            not apply here.
     """
     methods = all_methods(modality)
-    if name in methods:
-        return methods[name]
-    if name in _all_names():
+    key = canonical(name)
+    if key in methods:
+        return methods[key]
+    if key in _all_names():
         raise UsageError(f"method {name!r} does not apply to {modality} models", f"use one of: {', '.join(methods)}")
-    raise UsageError(f"unknown method {name!r}", did_you_mean(name, _all_names()) or "run 'xai methods' to list them")
+    spellings = {n: n for n in _all_names()} | ALIASES
+    near = list(dict.fromkeys(spellings[m] for m in difflib.get_close_matches(_fold(name), list(spellings), n=5, cutoff=0.6)))
+    hint = "did you mean " + ", ".join(map(repr, near[:3])) + "?" if near else "run 'xai methods' to list them"
+    raise UsageError(f"unknown method {name!r}", hint)
 
 
 def parse_method_list(spec: str, modality: str) -> list[str]:
@@ -74,9 +108,7 @@ def parse_method_list(spec: str, modality: str) -> list[str]:
     names = [s.strip() for s in spec.split(",") if s.strip()]
     if not names:
         raise UsageError("no method given", "name one, e.g. {opt:method} gradcam (or several: gradcam,ig)")
-    for n in names:
-        get_method(n, modality)
-    return list(dict.fromkeys(names))
+    return list(dict.fromkeys(get_method(n, modality).name for n in names))
 
 
 def build_params(cls: type[Method], overrides: dict[str, object]):
@@ -120,7 +152,20 @@ def _convert(value: object, hint, where: str):
                 raise ValueError
         except ValueError:
             continue
-    raise UsageError(f"bad value {value!r} for {where}", f"expected {getattr(hint, '__name__', hint)}")
+    choices = _choices(hint)
+    expected = f"one of: {', '.join(map(str, choices))}" if choices else f"expected {_type_text(hint)}"
+    raise UsageError(f"bad value {value!r} for {where}", expected)
+
+
+@dataclass(frozen=True)
+class ParamCard:
+    """One parameter of a method, as ``xai methods`` lists it."""
+
+    name: str
+    type: str
+    default: object
+    choices: tuple | None
+    doc: str
 
 
 @dataclass(frozen=True)
@@ -131,18 +176,63 @@ class MethodCard:
     modalities: tuple[str, ...]
     summary: str
     paper: str
-    params: dict[str, object]
+    params: list[ParamCard]
+
+
+def param_cards(params_cls: type) -> list[ParamCard]:
+    """Every field of a ``Params`` dataclass with its type, default, choices and one line of meaning.
+
+    The meaning is ``field(metadata={"doc": ...})`` when given, else the comment ending the
+    field's line in the class (or base class) that declares it: a method file documents a
+    parameter where it defines it, and a test checks that none is left undocumented.
+    """
+    hints = typing.get_type_hints(params_cls)
+    return [ParamCard(f.name, _type_text(hints[f.name]), f.default, _choices(hints[f.name]),
+                      f.metadata.get("doc") or _comment(params_cls, f.name)) for f in dataclasses.fields(params_cls)]
+
+
+def _options(hint) -> tuple:
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    return typing.get_args(hint) if union else (hint,)
+
+
+def _choices(hint) -> tuple | None:
+    values = [v for t in _options(hint) if typing.get_origin(t) is typing.Literal for v in typing.get_args(t)]
+    return tuple(values) or None
+
+
+def _type_text(hint) -> str:
+    names = ["choice" if typing.get_origin(t) is typing.Literal else "none" if t is type(None)
+             else getattr(t, "__name__", str(t)) for t in _options(hint)]
+    return " | ".join(dict.fromkeys(names))
+
+
+def _comment(params_cls: type, name: str) -> str:
+    import inspect
+    import re
+
+    line = re.compile(rf"^\s+{name}\s*:[^#\n]*#\s*(.+)$", re.M)
+    for klass in params_cls.__mro__:
+        try:
+            found = line.search(inspect.getsource(klass))
+        except (OSError, TypeError):
+            continue
+        if found:
+            return found.group(1).strip()
+    return ""
 
 
 def method_cards() -> list[MethodCard]:
-    """One card per method name; parameters are those of its first registered modality."""
+    """One card per method name, or per name and modality where their parameters differ
+    (``ig`` for images and for text take different baselines)."""
     _ensure_loaded()
-    cards: dict[str, MethodCard] = {}
+    cards: dict[tuple, MethodCard] = {}
     for modality in sorted(_METHODS):
         for name, cls in _METHODS[modality].items():
-            if name in cards:
-                cards[name] = dataclasses.replace(cards[name], modalities=cards[name].modalities + (modality,))
-                continue
-            defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)}
-            cards[name] = MethodCard(name, (modality,), cls.summary, cls.paper, defaults)
-    return [cards[n] for n in sorted(cards)]
+            params = param_cards(cls.Params)
+            key = (name, repr(params))
+            if key in cards:
+                cards[key] = dataclasses.replace(cards[key], modalities=cards[key].modalities + (modality,))
+            else:
+                cards[key] = MethodCard(name, (modality,), cls.summary, cls.paper, params)
+    return sorted(cards.values(), key=lambda c: (c.name, c.modalities))

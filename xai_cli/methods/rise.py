@@ -34,7 +34,7 @@ class RiseParams:
     n_samples: int = 4000  # N masks per item (the paper's ImageNet setting)
     grid: int = 7  # s, cells per side of the low-resolution mask
     p: float = 0.5  # probability that a cell is kept
-    output: Output = "probability"
+    output: Output = "probability"  # the score explained: softmax probability or raw logit
     perturbations_per_eval: int = 256  # masked inputs per forward pass (memory, not results)
 
     def validate(self) -> None:
@@ -50,6 +50,7 @@ class RiseParams:
 @register_method
 class Rise(Method):
     name = "rise"
+    regions = True
     summary = "average of random smooth masks weighted by the target probability of the masked input"
     paper = "Petsiuk et al. 2018, arXiv:1806.07421"
     Params = RiseParams

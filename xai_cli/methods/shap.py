@@ -44,9 +44,9 @@ class ShapParams(SuperpixelParams):
     n_samples: int | None = None  # kernel: coalitions evaluated (1000); gradient: samples (200)
     # slic keeps M near n_segments whatever the image (KernelSHAP's variance grows with M), as
     # in shap's own superpixel example; quickshift's M varies from image to image.
-    segmentation: Segmentation = "slic"
+    segmentation: Segmentation = "slic"  # how the image is cut into players (superpixels)
     output: Output | None = None  # kernel: probability; gradient: logit (the only choice)
-    algorithm: Literal["kernel", "gradient"] = "kernel"
+    algorithm: Literal["kernel", "gradient"] = "kernel"  # KernelSHAP over superpixels, or GradientSHAP
     n_background: int = 8  # gradient: background images per item
     background: Literal["blur", "uniform"] = "blur"  # gradient: how they are made from the input
 
@@ -71,6 +71,7 @@ class ShapParams(SuperpixelParams):
 @register_method
 class Shap(SuperpixelMethod):
     name = "shap"
+    regions = True
     summary = "Shapley values of superpixels (KernelSHAP), or expected gradients"
     paper = "Lundberg & Lee 2017, arXiv:1705.07874"
     signed = True

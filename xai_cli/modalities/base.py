@@ -26,6 +26,30 @@ if TYPE_CHECKING:
     from xai_cli.models.registry import LoadedModel
 
 TOP_SHARE = 0.10  # statistics' ``top10_mass``: the share of sum |A| held by the top 10 % of features
+NEAR_ZERO = 1e-12  # a map whose largest |value| is below this is numerical noise, not an explanation
+FLAT = 1e-6  # a map whose values differ by less than this share of its largest |value| is constant
+
+
+def degenerate(lo: float, hi: float) -> str | None:
+    """Why a map with smallest value ``lo`` and largest ``hi`` shows nothing, or None.
+
+    Returns:
+        "zero" (every value is 0), "near_zero" (largest |value| below ``NEAR_ZERO``, e.g. the
+        1e-15 gradients of a saturated network), "constant" (every value the same up to
+        ``FLAT`` of the largest), or None for a map worth drawing.
+    """
+    top = max(abs(lo), abs(hi))
+    if top == 0:
+        return "zero"
+    if top < NEAR_ZERO:
+        return "near_zero"
+    if hi - lo <= FLAT * top:
+        return "constant"
+    return None
+
+
+DEGENERATE_TEXT = {"zero": "every value is 0", "near_zero": "every value is below 1e-12 (numerical noise)",
+                   "constant": "every value is the same"}
 
 
 class Modality(ABC):

@@ -93,10 +93,16 @@ def sources() -> list[ModelSource]:
 
 
 def list_models(pattern: str = "*") -> list[tuple[str, str]]:
-    """(name, source) pairs whose name matches the shell-style ``pattern``, sorted."""
+    """(name, source) pairs whose name matches the shell-style ``pattern``, sorted.
+
+    A pattern that is itself a model spec some source claims (a save_pretrained folder, a
+    checkpoint, ``hf:ORG/NAME``) is listed as that model, with the source that would load it.
+    """
     out = []
     for src in sources():
         out += [(n, src.name) for n in src.names() if fnmatch.fnmatchcase(n, pattern)]
+    if not out and not any(c in pattern for c in "*?["):
+        out = [(pattern, src.name) for src in sources() if src.claims(pattern)][:1]
     return sorted(out)
 
 

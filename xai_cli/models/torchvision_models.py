@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from functools import cache
 from pathlib import Path
@@ -53,9 +55,14 @@ def _download(name: str, weights) -> dict[str, torch.Tensor]:
     if not cached.exists() and offline():
         raise ModelLoadError(f"{name} weights {weights} are not cached and the network is off", hint)
     try:
-        return weights.get_state_dict(progress=False, check_hash=True)
+        # torch.hub writes 'Downloading: "https://..."' to stdout even with progress=False: stdout is for
+        # results (--format json), and above an offline error it reads as if the download had started.
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return weights.get_state_dict(progress=False, check_hash=True)
     except Exception as e:  # URLError, socket errors, hash mismatch: all mean "no usable weights"
-        raise ModelLoadError(f"could not download {name} weights {weights} ({type(e).__name__}: {e})", hint) from e
+        why = " ".join(str(e).split())[:200]  # one line
+        raise ModelLoadError(f"{name} weights {weights} are not cached and could not be downloaded "
+                             f"({type(e).__name__}: {why})", hint) from e
 
 
 @register_source(

@@ -10,38 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
-
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from xai_cli.render import colormap
+from xai_cli.render.fonts import font
 
 WIDTH = 960  # picture width in px
 MAX_LINES = 80  # longer texts are cut (the picture says so); the JSON has every score
 _ATOMS = re.compile(r"\r\n|\r|\n|[ \t]+|[^ \t\r\n]+")
-
-
-@cache
-def _font_path(bold: bool) -> str | None:
-    """DejaVu Sans (wide Unicode coverage) from the system or matplotlib, if either has it."""
-    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
-    candidates = [Path("/usr/share/fonts/truetype/dejavu") / name]
-    try:
-        import importlib.util
-
-        spec = importlib.util.find_spec("matplotlib")
-        if spec and spec.submodule_search_locations:
-            candidates.append(Path(spec.submodule_search_locations[0]) / "mpl-data" / "fonts" / "ttf" / name)
-    except (ImportError, ValueError):
-        pass
-    return next((str(p) for p in candidates if p.is_file()), None)
-
-
-def font(size: int, bold: bool = False):
-    path = _font_path(bold)
-    return ImageFont.truetype(path, size) if path else ImageFont.load_default(size=size)
 
 
 @dataclass(frozen=True)
@@ -127,7 +104,9 @@ def colours(scores: np.ndarray, top: float) -> np.ndarray:
 
 
 def render_text_panel(text: str, spans: list[tuple[int, int]], scores: np.ndarray, *, signed: bool, title: str,
-                      subtitle: str = "", note: str = "", end: int | None = None, width: int = WIDTH) -> Image.Image:
+                      subtitle: str = "", note: str = "", end: int | None = None, width: int = WIDTH,
+                      lines: tuple[str, ...] = (), warnings: tuple[str, ...] = (), top: float | None = None
+                      ) -> Image.Image:
     """The full picture: title, the coloured text, the strongest words, a colour bar.
 
     Args:
@@ -138,7 +117,11 @@ def render_text_panel(text: str, spans: list[tuple[int, int]], scores: np.ndarra
         title, subtitle: Header lines.
         note: A grey line under the text (e.g. that the text was truncated).
         end: Draw the text up to this character (default: the end of the last word).
+        lines, warnings: Further header lines, grey and orange (wrapped to the width).
+        top: The colour bar's end, fixed for the run; None: the largest |score|.
     """
+    from xai_cli.render.heatmap import WARN, wrap
+
     fs, pad = 18, 16
     body, head, small = font(fs), font(fs + 2, bold=True), font(fs - 4)
     line_h = int(fs * 1.55)
@@ -148,15 +131,17 @@ def render_text_panel(text: str, spans: list[tuple[int, int]], scores: np.ndarra
     cut = n_lines > MAX_LINES
     pieces = [p for p in pieces if p.line < MAX_LINES]
     top_words = _strongest(text, spans, scores)
-    header = pad + fs + 6 + (fs if subtitle else 0) + 8
+    rows = [(s, (90, 90, 90)) for line in ((subtitle,) if subtitle else ()) + tuple(lines) for s in wrap(line, small, width - 2 * pad)]
+    rows += [(s, WARN) for line in warnings for s in wrap(line, small, width - 2 * pad)]
+    header = pad + fs + 6 + len(rows) * (fs - 1) + 8
     text_h = min(n_lines, MAX_LINES) * line_h
     footer = 10 + (fs if note or cut else 0) + (fs if top_words else 0) + 44
     canvas = Image.new("RGB", (width, header + text_h + footer + pad), "white")
     draw = ImageDraw.Draw(canvas)
     draw.text((pad, pad), title, fill="black", font=head)
-    if subtitle:
-        draw.text((pad, pad + fs + 6), subtitle, fill=(90, 90, 90), font=small)
-    top = scale_of(scores)
+    for i, (line, colour) in enumerate(rows):
+        draw.text((pad, pad + fs + 6 + i * (fs - 1)), line, fill=colour, font=small)
+    top = top or scale_of(scores)
     rgb = colours(scores, top)
     for p in pieces:
         x, y = pad + p.x, header + p.line * line_h
@@ -207,5 +192,5 @@ def _colour_bar(canvas: Image.Image, draw: ImageDraw.ImageDraw, at: tuple[int, i
         draw.line((x0 + dx, y0 + bh, x0 + dx, y0 + bh + 3), fill="black")
         tx = min(max(x0 + dx - fnt.getlength(label) / 2, x0), x0 + bw - fnt.getlength(label))
         draw.text((tx, y0 + bh + 4), label, fill="black", font=fnt)
-    caption = "blue: against the class · red: for it" if signed else "white: none · red: most"
+    caption = "red: for · blue: against · white: 0" if signed else "white: none · red: most"
     draw.text((x0 + bw + 14, y0 - 2), caption, fill=(90, 90, 90), font=fnt)

@@ -115,8 +115,8 @@ class WordMaskParams:
     """
 
     n_samples: int | None = None
-    mask: Mask = "mask"
-    output: Output = "probability"
+    mask: Mask = "mask"  # how a word is hidden: the mask token, the pad token, or removed
+    output: Output = "probability"  # the score explained: softmax probability or raw logit
     perturbations_per_eval: int = 256  # masked copies per forward pass (memory, not results)
 
     def validate(self) -> None:

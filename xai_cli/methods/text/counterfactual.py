@@ -30,7 +30,7 @@ from xai_cli.methods.text._base import Mask, TextMethod, perturbed_rows
 @dataclass(frozen=True)
 class TextCounterfactualParams:
     max_words: int = 10  # give up after deleting this many words
-    mask: Mask = "remove"
+    mask: Mask = "remove"  # how a word is deleted: removed, or the mask or pad token
     perturbations_per_eval: int = 256  # candidate texts per forward pass (memory, not results)
 
     def validate(self) -> None:

@@ -32,7 +32,7 @@ from xai_cli import cancel
 class TextIGParams:
     steps: int = 50  # quadrature nodes along the path
     baseline: Literal["pad", "mask"] = "pad"  # the token that replaces every non-special token
-    method: Literal["gausslegendre", "riemann_trapezoid"] = "gausslegendre"
+    method: Literal["gausslegendre", "riemann_trapezoid"] = "gausslegendre"  # quadrature rule along the path
     internal_batch_size: int = 64  # path points per forward/backward; bounds memory only
 
     def validate(self) -> None:

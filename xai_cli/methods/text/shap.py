@@ -30,7 +30,7 @@ from xai_cli.methods.text._base import Mask, TextMethod, WordMaskParams, masked_
 @dataclass(frozen=True)
 class TextShapParams(WordMaskParams):
     n_samples: int | None = None  # coalitions per text; None: shap's auto, 2 * words + 2048
-    mask: Mask = "mask"
+    mask: Mask = "mask"  # how a word is hidden: the mask token, the pad token, or removed
 
 
 @register_method

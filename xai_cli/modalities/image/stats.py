@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from xai_cli.modalities.base import TOP_SHARE
+from xai_cli.modalities.base import TOP_SHARE, degenerate
 
 
 def attribution_stats(maps: torch.Tensor) -> list[dict]:
@@ -17,7 +17,8 @@ def attribution_stats(maps: torch.Tensor) -> list[dict]:
         One dict per map: min, max, mean, ``top10_mass`` (the share of sum|A| held by the 10 %
         of pixels with the largest |A|: 0.1 for a flat map, 1.0 for one concentrated in a
         tenth of the image), ``peak_input_px`` (row, col of the largest value, in model-input
-        pixels), and ``finite`` (False if any value is NaN or infinite).
+        pixels), ``finite`` (False if any value is NaN or infinite) and ``degenerate`` (why the
+        map shows nothing: "zero", "near_zero", "constant", or None; see ``modalities.base.degenerate``).
     """
     n = maps.shape[0]
     flat = maps.reshape(n, -1).float()  # (N, P)
@@ -33,6 +34,7 @@ def attribution_stats(maps: torch.Tensor) -> list[dict]:
     width = maps.shape[-1]
     return [
         {"min": r[0], "max": r[1], "mean": r[2], "top10_mass": r[3],
-         "peak_input_px": [int(r[4]) // width, int(r[4]) % width], "finite": bool(r[5])}
+         "peak_input_px": [int(r[4]) // width, int(r[4]) % width], "finite": bool(r[5]),
+         "degenerate": degenerate(r[0], r[1]) if r[5] else None}
         for r in rows
     ]

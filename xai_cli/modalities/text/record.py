@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from xai_cli.modalities.base import TOP_SHARE
+from xai_cli.modalities.base import TOP_SHARE, degenerate
 from xai_cli.modalities.text.decode import TextItem
 
 TOP_WORDS = 10  # words listed by |score| in each map's statistics
@@ -34,7 +34,8 @@ def words_entry(it: TextItem) -> list[dict]:
 
 def text_stats(token_scores: np.ndarray, word_scores: np.ndarray, it: TextItem) -> dict:
     """min, max, mean and sum of the word scores; ``top10_mass``, the share of sum |score| held by
-    the 10 % of words with the largest |score| (as for image pixels); the strongest words."""
+    the 10 % of words with the largest |score| (as for image pixels); the strongest words;
+    ``degenerate``: why the map shows nothing ("zero", "near_zero", "constant") or None."""
     ws = word_scores
     finite = bool(np.isfinite(token_scores).all() and np.isfinite(ws).all())
     safe = np.nan_to_num(ws)
@@ -43,7 +44,8 @@ def text_stats(token_scores: np.ndarray, word_scores: np.ndarray, it: TextItem) 
     mass = float(mag[:k].sum() / mag.sum()) if mag.sum() > 0 else 0.0
     order = np.argsort(-np.abs(safe), kind="stable")[:TOP_WORDS]
     spans = it.word_spans()
-    return {"finite": finite, "min": num(safe.min()) if safe.size else 0.0, "max": num(safe.max()) if safe.size else 0.0,
+    flat = degenerate(float(safe.min()), float(safe.max())) if safe.size and finite else None
+    return {"finite": finite, "degenerate": flat, "min": num(safe.min()) if safe.size else 0.0, "max": num(safe.max()) if safe.size else 0.0,
             "mean": num(safe.mean()) if safe.size else 0.0, "sum": num(safe.sum()), "top10_mass": num(mass),
             "top_words": [{"word": int(w), "text": it.text[spans[w][0]:spans[w][1]], "score": num(safe[w])} for w in order]}
 

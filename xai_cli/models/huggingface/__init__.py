@@ -114,9 +114,18 @@ def resolve_hub(repo: str) -> tuple[Path, str]:
         try:
             folder = Path(snapshot_download(repo_id, revision=revision or None, ignore_patterns=_SKIP_FORMATS))
         except Exception as e:  # RepositoryNotFoundError, HTTP and socket errors
-            raise ModelLoadError(f"could not get {repo} from the Hugging Face Hub ({type(e).__name__}: {str(e)[:160]})",
-                                 "check the name; private repos need 'hf auth login'") from e
+            raise _hub_error(repo, e, hint) from e
     return folder, f"hf:{repo_id}@{folder.name}"  # snapshot folders are named by commit
+
+
+def _hub_error(repo: str, e: Exception, hint: str) -> ModelLoadError:
+    """One line: not found on the Hub (a typo, or private), or not cached and the Hub out of reach."""
+    kind = type(e).__name__
+    if kind in ("RepositoryNotFoundError", "GatedRepoError", "RevisionNotFoundError"):
+        return ModelLoadError(f"{repo} was not found on the Hugging Face Hub ({kind})",
+                              "check the name; a private or gated repo needs 'hf auth login' first")
+    return ModelLoadError(f"{repo} is not in the local Hugging Face cache and the Hub could not be reached ({kind})",
+                          hint)
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from xai_cli.sinks.files.layout import Layout
 from xai_cli.sinks.files.records import write_result
 from xai_cli.sinks.files.resume import ResumeCheck
 from xai_cli.sinks.files.runinfo import write_run_json
+from xai_cli.sinks.files.scale import RunScale
 from xai_cli.sinks.files.writer import Writer
 
 
@@ -39,12 +40,15 @@ class FilesSink(Sink):
         self._run: RunInfo | None = None
         self._layout: Layout | None = None
         self._writer: Writer | None = None
+        self._scale: RunScale | None = None
+        self._held: list[ItemResult] = []  # results held back until the run's colour scale is fixed
 
     def open(self, run: RunInfo) -> None:
         atomic.remove_stale_temps(self.out)
         self._run = run
         self._layout = Layout(self.out, [f.rel for f in run.files])
         self._writer = Writer(self.out, self.threads)
+        self._scale = RunScale() if run.config.scale == "run" else None
         for path in run.not_walked:  # first in the manifest: found, not taken as inputs, and why
             self._writer.submit(path.manifest_line)
 
@@ -53,12 +57,27 @@ class FilesSink(Sink):
         return ResumeCheck(self.out, tuple(layout.abs(layout.record(f.rel)) for f in run.files), run.config_key)
 
     def consume(self, result: ItemResult) -> None:
+        if self._scale is not None and not self._scale.ready:
+            self._scale.feed(result)
+            self._held.append(result)
+            if self._scale.ready:
+                self._release()
+            return
+        if self._scale is not None:
+            self._scale.apply(result)
         self._writer.submit(partial(write_result, result, self._run, self._layout, self.save_raw))
+
+    def _release(self) -> None:
+        held, self._held = self._held, []
+        for result in held:
+            self._writer.submit(partial(write_result, self._scale.apply(result), self._run, self._layout, self.save_raw))
 
     def close(self, summary: RunSummary) -> None:
         if self._writer is None:
             return
         try:
+            if self._held:
+                self._release()
             self._writer.close()
         finally:
-            write_run_json(self.out, self._run, summary)
+            write_run_json(self.out, self._run, summary, self._scale.fix() if self._scale else None)

@@ -161,9 +161,10 @@ def _blocker(folder_names: set[str], top: bool):
     return blocked
 
 
-def target_tag(rank: int, index: int, label: str | None, several: bool) -> str | None:
-    """File-name tag of one target when several are explained per input: ``top2-tabby``."""
-    if not several:
+def target_tag(rank: int, index: int, label: str | None, ranks: int) -> str | None:
+    """File-name tag of one target when ``ranks`` > 1 are explained per input: ``top2-tabby``,
+    the rank zero-padded to the width of the largest (``top02`` of 10), so names sort by rank."""
+    if ranks <= 1:
         return None
     name = re.sub(r"[^A-Za-z0-9]+", "-", label).strip("-")[:32] if label else str(index)
-    return f"top{rank}-{name or index}"
+    return f"top{rank:0{len(str(ranks))}d}-{name or index}"

@@ -31,16 +31,18 @@ def write_result(result: ItemResult, run: RunInfo, layout: Layout, save_raw: boo
     if result.item is None:
         return _write_failure(result, run, layout)
     modality = get_modality(result.modality)
-    several = len({m.target.rank for m in result.maps}) > 1
+    ranks = len({m.target.rank for m in result.maps})
     outputs: list[str] = []
     methods: dict[str, list[dict]] = {}
     for m in result.maps:
         entry = {"target": m.target.to_dict(), "params": m.params, "png": None, "raw": None,
                  "seconds": round(m.seconds, 6), "stats": m.stats, "details": m.details, **modality.map_fields(result, m)}
+        if m.colour_range is not None:
+            entry["colour_range"] = list(m.colour_range)
         methods.setdefault(m.method, []).append(entry)
         if not m.finite:
             continue  # never draw NaN/Inf as a blank picture: the record says so
-        tag = target_tag(m.target.rank, m.target.index, m.target.label, several)
+        tag = target_tag(m.target.rank, m.target.index, m.target.label, ranks)
         png = encode_png(modality.picture(result, m, run))
         _save(layout, layout.picture(result.rel, m.method, tag), png, entry, "png", outputs)
         if save_raw:
@@ -48,8 +50,9 @@ def write_result(result: ItemResult, run: RunInfo, layout: Layout, save_raw: boo
             np.save(buf, m.scores.astype(np.float32))
             _save(layout, layout.raw(result.rel, m.method, tag), buf.getvalue(), entry, "raw", outputs)
     record = {"schema_version": SCHEMA_VERSION, "status": result.status, **modality.record_fields(result, run),
-              "model": run.model, "prediction": result.prediction.to_list(), "config_key": run.config_key,
-              "methods": methods}
+              "model": run.model, "prediction": result.prediction.to_list(),
+              "prediction_tie": result.prediction.tied if result.prediction.tied > 1 else None,
+              "config_key": run.config_key, "methods": methods}
     if result.reason:
         record["reason"] = result.reason
     return _finish(layout, result, record, outputs)
@@ -78,6 +81,9 @@ def _finish(layout: Layout, result: ItemResult, record: dict, outputs: list[str]
     stale = set(listed_outputs(atomic.read_json(layout.abs(rec_path), layout.root))) - set(outputs)
     atomic.write_json(layout.abs(rec_path), record, layout.root)
     line = {"input": str(result.rel), "status": record["status"], "record": str(rec_path), "outputs": outputs}
+    if record.get("prediction"):  # skim a run without opening every record
+        top = record["prediction"][0]
+        line["top1"] = {"index": top["index"], "label": top["label"], "probability": top["probability"]}
     if record["status"] != "ok":
         line["reason"] = record["reason"]
     removed = [p for p in sorted(stale) if atomic.remove(layout.abs(PurePosixPath(p)), layout.root)]

@@ -12,7 +12,7 @@ from xai_cli.sinks.files import atomic
 from xai_cli.sinks.files.records import SCHEMA_VERSION
 
 
-def write_run_json(out: Path, run: RunInfo, summary: RunSummary) -> None:
+def write_run_json(out: Path, run: RunInfo, summary: RunSummary, colour_ranges: dict | None = None) -> None:
     import torch
     import torchvision
 
@@ -30,11 +30,14 @@ def write_run_json(out: Path, run: RunInfo, summary: RunSummary) -> None:
         "versions": versions,
         "device": {"type": device.type, "name": name},
         "counts": {"total": summary.total, "ok": summary.ok, "skipped": summary.skipped, "failed": summary.failed,
-                   "not_done": summary.not_done, "not_walked": summary.not_walked},
+                   "not_done": summary.not_done, "not_walked": summary.not_walked,
+                   "degenerate_maps": summary.degenerate_maps, "tied_predictions": summary.tied_predictions,
+                   "warnings": len(summary.warnings)},
         "stopped": summary.stopped,
         "oom_batch_splits": summary.oom_splits,
         "timings": {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.timings.items()},
         "warnings": summary.warnings,
+        "colour_ranges": {m: list(r) for m, r in colour_ranges.items()} if colour_ranges is not None else None,
         "exit_code": int(summary.exit_code),
     }
     atomic.write_json(out / "run.json", doc, out)

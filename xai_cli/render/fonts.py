@@ -1,0 +1,34 @@
+"""The fonts every picture is drawn with: DejaVu Sans, shipped in the package.
+
+Shipped (``xai_cli/render/fonts/``, licence in ``fonts/LICENSE``: the Bitstream Vera licence,
+free to copy and redistribute) so every machine and CI draws the same pixels and has glyphs
+for ≥, ≤, −, ·, accented labels and most scripts; Pillow's built-in font has none of these
+and draws a box instead.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from PIL import ImageFont
+
+FOLDER = Path(__file__).parent / "fonts"
+
+
+@cache
+def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
+    """DejaVu Sans (Bold) at ``size`` px."""
+    return ImageFont.truetype(str(FOLDER / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")), size)
+
+
+def has_glyphs(text: str, fnt: ImageFont.FreeTypeFont | None = None) -> bool:
+    """True when ``fnt`` draws every character of ``text`` with its own glyph, not the
+    missing-glyph box (compared with the box drawn for a private-use code point)."""
+    fnt = fnt or font(20)
+    def pixels(ch: str) -> bytes:
+        mask = fnt.getmask(ch)
+        return str(mask.size).encode() + bytes(mask)
+
+    box = pixels("\ue000")
+    return all(ch.isspace() or pixels(ch) != box for ch in text)
