@@ -139,7 +139,7 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     cfg = _clamp_top_k(cfg, classes, reporter)
     engine = Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
     info = RunInfo(cfg, cfg.output_key(), loaded.identity(), loaded.name, modality.name, modality.run_fields(loaded),
-                   files, [m.name for m in methods], str(device), started, found.skipped)
+                   files, [m.name for m in methods], str(device), started, found.skipped, loaded.labels)
     return Session(cfg, loaded, modality, files, engine, info, time.perf_counter() - t0)
 
 

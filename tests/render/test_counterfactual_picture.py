@@ -31,3 +31,19 @@ def test_the_picture_is_two_panels_of_the_enlarged_input():
     assert img.width >= 2 * 192 and img.height > 192  # tiny inputs are enlarged
     yellow = (np.asarray(img) == (255, 255, 0)).all(-1)
     assert yellow[:, img.width // 2:].any() and not yellow[:, : img.width // 2].any()  # outline on the right only
+
+
+def test_a_run_draws_counterfactuals_and_montages_not_heatmaps(tmp_path):
+    from pathlib import Path
+
+    from PIL import Image
+
+    from xai_cli import api
+
+    digit = Path(__file__).parents[2] / "sample_images" / "digits" / "digit_07_label_7.png"
+    api.run(api.RunConfig(model="demo-digits", methods=("counterfactual", "activations"), inputs=(digit,), workers=0,
+                          out=tmp_path))
+    cf = np.asarray(Image.open(tmp_path / "digit_07_label_7.counterfactual.png").convert("RGB"))
+    assert (cf == (255, 255, 0)).all(-1).any()  # the removed set is outlined on the counterfactual
+    montage = Image.open(tmp_path / "digit_07_label_7.activations.png")
+    assert montage.width > 2 * 320  # the input and the tiles side by side

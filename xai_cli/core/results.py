@@ -185,6 +185,7 @@ class RunInfo:
     device: str
     started: datetime
     not_walked: list = field(default_factory=list)
+    labels: list[str] | None = None  # the model's class labels, for pictures naming other classes
 
     @property
     def render_max_side(self) -> int:

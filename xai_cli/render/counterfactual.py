@@ -55,7 +55,7 @@ def render_counterfactual(original: np.ndarray, removed: np.ndarray, box: tuple[
         x = pad + i * (size[0] + gap)
         draw.text((x, y), _fit(caption, small, size[0]), fill=(60, 60, 60), font=small)
         canvas.paste(img, (x, head))
-    draw.text((pad, head + size[1] + 2), "yellow outline: the removed (blurred) superpixels", fill=(90, 90, 90),
+    draw.text((pad, head + size[1] + 2), "what must change for another answer: the outlined superpixels, blurred", fill=(90, 90, 90),
               font=small)
     return canvas
 
