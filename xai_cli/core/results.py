@@ -19,6 +19,7 @@ from xai_cli.inputs.discover import InputFile
 
 if TYPE_CHECKING:
     from xai_cli.config import RunConfig
+    from xai_cli.core.shard import Shard
 
 PREDICTION_TOP = 5  # classes listed in each result's prediction
 
@@ -162,6 +163,8 @@ class RunInfo:
         started: When the run started (UTC).
         not_walked: What discovery found and did not take as input (link loops, unreadable
             folders, other runs' output folders), each with its reason.
+        shard: This run's shard (``core/shard.py``), or None: ``files`` is always the whole
+            input list (output names depend on it); a shard explains its part of it.
     """
 
     config: RunConfig
@@ -175,6 +178,7 @@ class RunInfo:
     device: str
     started: datetime
     not_walked: list = field(default_factory=list)
+    shard: Shard | None = None
 
     @property
     def render_max_side(self) -> int:
@@ -203,6 +207,7 @@ class RunSummary:
     timings: dict[str, float] = field(default_factory=dict)
     oom_splits: int = 0
     warnings: list[str] = field(default_factory=list)
+    devices: list[dict] = field(default_factory=list)  # per engine process, when there are several
 
     @property
     def exit_code(self) -> ExitCode:
