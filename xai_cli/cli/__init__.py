@@ -10,6 +10,7 @@ from xai_cli import __version__
 from xai_cli.cli import catalogue
 from xai_cli.cli._errors import EXIT_CODES_HELP
 from xai_cli.cli.explain import HELP_EPILOG, explain
+from xai_cli.cli.merge import HELP_EPILOG as MERGE_EPILOG, merge
 from xai_cli.cli.report import HELP_EPILOG as REPORT_EPILOG, report
 
 app = typer.Typer(
@@ -23,6 +24,7 @@ app = typer.Typer(
 )
 app.command("explain", epilog=HELP_EPILOG)(explain)
 app.command("report", epilog=REPORT_EPILOG)(report)
+app.command("merge", epilog=MERGE_EPILOG)(merge)
 app.command("methods")(catalogue.methods)
 app.command("models")(catalogue.models)
 

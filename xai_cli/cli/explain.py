@@ -25,6 +25,10 @@ Examples:
   xai explain --config configs/resnet50-gradcam.toml --device cuda --batch-size 64 imgs/
 
   xai explain --model resnet50 --method gradcam --param gradcam.layer=layer3 --format json imgs/
+
+  xai explain --model resnet50 --device cuda:all imgs/ --out res        (one engine per GPU)
+
+  xai explain --model resnet50 --shard auto imgs/ --out res             (a Slurm array task; xai merge res)
 """
 
 
@@ -52,6 +56,9 @@ def explain(
     force: o.Force = None,
     max_failures: o.MaxFailures = None,
     fail_on_error: o.FailOnError = False,
+    shard: o.Shard = None,
+    backend: o.Backend = None,
+    ray_address: o.RayAddress = None,
     config: o.ConfigFile = None,
     fmt: o.Format = o.OutputFormat.text,
     quiet: o.Quiet = False,
@@ -71,7 +78,7 @@ def explain(
         target=target, top_k=top_k, param=param, batch_size=batch_size, device=device, workers=workers, seed=seed,
         max_pixels=max_pixels, trust_checkpoint=trust_checkpoint, trust_remote_code=trust_remote_code,
         allow_untrained_head=allow_untrained_head, force=force, max_failures=max_failures,
-        fail_on_error=fail_on_error)
+        fail_on_error=fail_on_error, shard=shard, backend=backend, ray_address=ray_address)
     cfg = build_config(config, {**overrides, "save_raw": save_raw})
     summary = api.run(cfg, reporter=ConsoleReporter())
     quiet_exit()
