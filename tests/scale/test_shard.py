@@ -100,8 +100,8 @@ def _digits(root: Path, n: int) -> Path:
 
 @pytest.mark.slow
 def test_a_killed_shard_rerun_completes_the_run(tmp_path):
-    imgs, out, ref = _digits(tmp_path / "imgs", 120), tmp_path / "out", tmp_path / "ref"
-    base = ["explain", "--model", "demo-digits", "--method", "gradcam", "--workers", "0", "--batch-size", "1", imgs,
+    imgs, out, ref = _digits(tmp_path / "imgs", 40), tmp_path / "out", tmp_path / "ref"
+    base = ["explain", "--model", "demo-digits", "--method", "saliency", "--workers", "0", "--batch-size", "1", imgs,
             "--out"]
     assert cli.run(cli.xai_cmd(*base, ref, "--quiet"), timeout=120).returncode == 0
     assert cli.run(cli.xai_cmd(*base, out, "--shard", "0/2", "--quiet"), timeout=120).returncode == 0
@@ -109,20 +109,20 @@ def test_a_killed_shard_rerun_completes_the_run(tmp_path):
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     part = out / "manifest.1-of-2.jsonl"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (part.exists() and part.read_text().count("\n") >= 3):
+    while time.monotonic() < deadline and not (part.exists() and part.read_text().count("\n") >= 2):
         time.sleep(0.02)
     p.send_signal(signal.SIGKILL)
     p.wait(timeout=30)
     done = part.read_text().count("\n")
-    assert 3 <= done < 60, "the shard was killed part-way"  # about 60 inputs are shard 1's
+    assert 2 <= done < sum(shard_of(PurePosixPath(f"x{i:03d}.png"), 2) for i in range(40)), "killed part-way"
     assert not (out / "run.1-of-2.json").exists() and not (out / "run.json").exists()
     rerun = cli.run(cli.xai_cmd(*base, out, "--shard", "1/2", "--format", "json"), timeout=120)
     assert rerun.returncode == 0, rerun.stderr
-    assert json.loads(rerun.stdout)["skipped"] >= 3  # resumed, not redone
+    assert json.loads(rerun.stdout)["skipped"] >= 2  # resumed, not redone
     assert records(out) == records(ref)
     assert [(x["input"], x["status"]) for x in manifest(out)] == [(x["input"], x["status"]) for x in manifest(ref)]
     run = json.loads((out / "run.json").read_text())
-    assert run["counts"]["ok"] == 120 and run["counts"]["not_done"] == 0
+    assert run["counts"]["ok"] == 40 and run["counts"]["not_done"] == 0
 
 
 def test_merge_command_exit_codes(tmp_path):
