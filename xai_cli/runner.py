@@ -167,6 +167,10 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     reporter = reporter or Reporter()
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
     shard = parse_shard(cfg.shard, os.environ)
+    if cfg.backend == "ray":
+        from xai_cli.scale.ray_backend import check_ray
+
+        check_ray()  # before the (slow) model load
     devices = resolve_devices(cfg.device, shard)
     # Several devices, or Ray: the engines load their own model; this one (CPU) is for the run's facts.
     device = devices[0] if len(devices) == 1 and cfg.backend == "local" else torch.device("cpu")
