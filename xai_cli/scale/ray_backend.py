@@ -7,8 +7,8 @@ when the cluster has GPUs); the driver gets the results in input order and hands
 runner, which writes them through the same sinks, lock and manifest as a local run.
 
 A failed input (unreadable, undecodable, or failing in the engine) is a result with
-``status: error``, recorded like any other, never retried; an actor that crashes is restarted
-once. Decoded inputs and results travel pickled: Ray Data moves bytes, the modality's types
+``status: error``, recorded like any other, never retried; an actor that crashes (a segfault,
+the OOM killer) ends the run, and a rerun resumes it. Decoded inputs and results travel pickled: Ray Data moves bytes, the modality's types
 stay ours.
 """
 
@@ -25,8 +25,8 @@ from xai_cli.errors import UsageError
 
 INSTALL_HINT = "install it with: pip install 'xai-cli[ray]'"
 # Ray Data restarts actors and retries their tasks without end by default; an input that
-# crashes its actor must end as a failure of the run (rerun to resume), not a loop.
-BOUNDED_RETRIES = {"max_restarts": 1, "max_task_retries": 0}
+# crashes its actor ends the run (rerun to resume: finished inputs are kept), never a loop.
+BOUNDED_RETRIES = {"max_restarts": 0}
 
 
 def check_ray() -> None:
