@@ -18,6 +18,14 @@ class Cancelled(Exception):
     """A stop was requested; the work in flight is abandoned."""
 
 
+def bind(event):
+    """Use ``event`` as the flag (a ``multiprocessing`` event shared with engine processes, so one
+    request stops them all); returns the flag it replaces, to bind back afterwards."""
+    global _requested
+    previous, _requested = _requested, event
+    return previous
+
+
 def request() -> None:
     _requested.set()
 

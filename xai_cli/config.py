@@ -57,6 +57,9 @@ class RunConfig:
     allow_untrained_head: bool = False
     force: bool = False  # redo inputs whose outputs are complete (default: resume, skip them)
     max_failures: int | None = None  # stop once more inputs than this have failed (0: at the first)
+    shard: str | None = None  # "K/N" or "auto" (from Slurm, Kubernetes, torchrun): this job's part of the inputs
+    backend: str = "local"  # "local" (this process, one engine process per device) or "ray"
+    ray_address: str | None = None  # the Ray cluster to join (None: RAY_ADDRESS, else a local instance)
 
     def __post_init__(self) -> None:
         # Python callers may pass strings for paths: the run relies on Path everywhere.
@@ -78,6 +81,14 @@ class RunConfig:
             raise ConfigError(f"render_max_side must be at least 64, not {self.render_max_side}")
         if self.target is not None and self.top_k != 1:
             raise ConfigError("{opt:target} and {opt:top_k} cannot be used together", "explain one fixed class, or the top k")
+        if self.shard is not None:
+            from xai_cli.core.shard import check_spec
+
+            check_spec(self.shard)
+        if self.backend not in ("local", "ray"):
+            raise ConfigError(f"unknown {{opt:backend}} {self.backend!r}", "use local or ray")
+        if self.ray_address is not None and self.backend != "ray":
+            raise ConfigError("{opt:ray_address} needs {opt:backend} ray")
 
     def to_dict(self) -> dict:
         out = {}

@@ -1,19 +1,24 @@
-"""The run: discover -> decode (loader workers) -> one engine -> sinks.
+"""The run: discover -> decode (loader workers) -> one engine per device -> sinks.
 
 The runner owns what a run needs around the engine: the device, the model, the inputs, the
 methods, the output lock, resume (asked of the sinks), SIGINT/SIGTERM, failure limits and
 the summary. It streams one ``ItemResult`` per input, in input order, to every sink; nothing
 here prints (a ``Reporter`` is told) or knows a command-line flag.
+
+Where the engines run is the one thing that varies: in this process (one device), in one
+process per device (``scale/devices.py``), or in a Ray actor pool (``scale/ray_backend.py``);
+a shard (``core/shard.py``) explains its part of the inputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 import signal
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -24,6 +29,7 @@ from xai_cli.config import MAX_TOP_K, RunConfig
 from xai_cli.core.engine import Engine
 from xai_cli.core.reporting import Reporter
 from xai_cli.core.results import ItemResult, RunInfo, RunSummary
+from xai_cli.core.shard import Shard, parse_shard
 from xai_cli.core.targets import parse_target
 from xai_cli.errors import MethodError, UsageError, words
 from xai_cli.inputs.discover import InputFile, check_paths, discover_all
@@ -36,6 +42,7 @@ from xai_cli.models.registry import LoadedModel, ModelRequest, load_model
 from xai_cli.sinks.base import Sink
 from xai_cli.sinks.files.atomic import preflight
 from xai_cli.sinks.files.lock import OutputLock
+from xai_cli.sinks.files.merge import lock_name
 
 
 def resolve_device(spec: str) -> torch.device:
@@ -52,6 +59,54 @@ def resolve_device(spec: str) -> torch.device:
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise UsageError(f"device {spec}: there are {torch.cuda.device_count()} GPUs", "use cuda:0 .. cuda:N-1")
     return device
+
+
+def resolve_devices(spec: str, shard: Shard | None = None) -> list[torch.device]:
+    """``cuda:0,cuda:1`` / ``cuda:all`` / ``cpu,cpu`` -> one device per engine process; else one device.
+
+    Under torchrun (a shard with ``LOCAL_RANK``), ``auto`` and ``cuda`` mean this rank's GPU.
+    """
+    spec = spec.strip()
+    if spec == "cuda:all":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if n == 0:
+            raise UsageError("device cuda:all asked for, but CUDA is not available here", "use cpu, or auto")
+        return [torch.device(f"cuda:{i}") for i in range(n)]
+    if "," in spec:
+        return [resolve_device(p.strip()) for p in spec.split(",")]
+    if shard is not None and shard.local_rank is not None and spec in ("auto", "cuda") and torch.cuda.is_available():
+        spec = f"cuda:{shard.local_rank % torch.cuda.device_count()}"
+    return [resolve_device(spec)]
+
+
+def build_engine(cfg: RunConfig, loaded: LoadedModel, device: torch.device, files, reporter: Reporter) -> Engine:
+    """The engine of ``loaded`` on ``device``: its methods, warned about, and the fixed target."""
+    modality = get_modality(loaded.modality)
+    methods = build_methods(cfg, loaded, modality.default_method, reporter)
+    for m in methods:
+        for w in m.warnings:
+            reporter.warning(w)
+    fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
+    return Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
+
+
+def load_engine(cfg: RunConfig, device: str) -> Engine:
+    """An engine of its own, for an engine process or a Ray actor: the model loaded once, on ``device``.
+
+    Its ``files`` is a dict the caller fills with each batch's inputs (by index).
+    """
+    torch.manual_seed(cfg.seed)  # as ``prepare`` does: a randomly initialised model is the same one
+    if cfg.max_pixels is not None:
+        from PIL import Image
+
+        Image.MAX_IMAGE_PIXELS = cfg.max_pixels
+    loaded = load_model(_request(cfg), torch.device(device))
+    return build_engine(cfg, loaded, torch.device(device), {}, Reporter())
+
+
+def _request(cfg: RunConfig) -> ModelRequest:
+    return ModelRequest(cfg.model, cfg.weights, cfg.labels, cfg.trust_checkpoint, cfg.trust_remote_code,
+                        cfg.allow_untrained_head)
 
 
 def build_methods(cfg: RunConfig, loaded: LoadedModel, default: str, reporter: Reporter) -> list[Method]:
@@ -92,7 +147,13 @@ def _clamp_top_k(cfg: RunConfig, classes: int, reporter: Reporter) -> RunConfig:
 
 @dataclass
 class Session:
-    """A run's fixed parts, ready to stream: the model, its modality, the inputs and the engine."""
+    """A run's fixed parts, ready to stream: the model, its modality, the inputs and the engine.
+
+    ``files`` is every input (output names depend on all of them); ``todo`` the indices this
+    run explains (a shard's part, else all). With several ``devices``, ``engine`` (on the CPU)
+    only collects the engine processes' timings, warnings and OOM splits, and ``per_device``
+    their counts.
+    """
 
     cfg: RunConfig
     loaded: LoadedModel
@@ -101,6 +162,13 @@ class Session:
     engine: Engine
     info: RunInfo
     load_seconds: float
+    todo: list[int] | None = None
+    devices: list[torch.device] | None = None
+    per_device: list[dict] | None = None
+
+    def __post_init__(self) -> None:
+        self.todo = list(range(len(self.files))) if self.todo is None else self.todo
+        self.devices = [self.engine.device] if self.devices is None else self.devices
 
 
 def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
@@ -112,16 +180,21 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     """
     reporter = reporter or Reporter()
     started, t0 = datetime.now(timezone.utc), time.perf_counter()
-    device = resolve_device(cfg.device)
+    shard = parse_shard(cfg.shard, os.environ)
+    if cfg.backend == "ray":
+        from xai_cli.scale.ray_backend import check_ray
+
+        check_ray()  # before the (slow) model load
+    devices = resolve_devices(cfg.device, shard)
+    # Several devices, or Ray: the engines load their own model; this one (CPU) is for the run's facts.
+    device = devices[0] if len(devices) == 1 and cfg.backend == "local" else torch.device("cpu")
     torch.manual_seed(cfg.seed)
     if cfg.max_pixels is not None:
         from PIL import Image
 
         Image.MAX_IMAGE_PIXELS = cfg.max_pixels
     check_paths(list(cfg.inputs))  # missing paths fail before the (slow) model load
-    request = ModelRequest(cfg.model, cfg.weights, cfg.labels, cfg.trust_checkpoint, cfg.trust_remote_code,
-                           cfg.allow_untrained_head)
-    loaded = load_model(request, device)
+    loaded = load_model(_request(cfg), device)
     for w in loaded.warnings:
         reporter.warning(w)
     modality = get_modality(loaded.modality)
@@ -130,17 +203,14 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     if not files:  # a sometimes-empty inbox is not a typo: exit 0, run.json says 0 inputs (a missing path is exit 2)
         reporter.warning(f"no {modality.name} inputs found in {', '.join(map(str, cfg.inputs))} ({modality.name} inputs "
                          f"are {' '.join(sorted(modality.extensions))} files, searched recursively): nothing to explain")
-    methods = build_methods(cfg, loaded, modality.default_method, reporter)
-    for m in methods:
-        for w in m.warnings:
-            reporter.warning(w)
-    classes = modality.num_classes(loaded)
-    fixed = parse_target(cfg.target, loaded.labels, classes)
-    cfg = _clamp_top_k(cfg, classes, reporter)
-    engine = Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
+    cfg = _clamp_top_k(cfg, modality.num_classes(loaded), reporter)
+    engine = build_engine(cfg, loaded, device, files, reporter)
+    where = "ray" if cfg.backend == "ray" else ",".join(map(str, devices))
     info = RunInfo(cfg, cfg.output_key(), loaded.identity(), loaded.name, modality.name, modality.run_fields(loaded),
-                   files, [m.name for m in methods], str(device), started, found.skipped, loaded.labels)
-    return Session(cfg, loaded, modality, files, engine, info, time.perf_counter() - t0)
+                   files, [m.name for m in engine.methods], where, started, found.skipped, labels=loaded.labels,
+                   shard=shard)
+    todo = None if shard is None else [i for i, f in enumerate(files) if shard.owns(f.rel)]
+    return Session(cfg, loaded, modality, files, engine, info, time.perf_counter() - t0, todo, devices)
 
 
 def batches(session: Session, resume: DoneCheck | None = None,
@@ -149,16 +219,27 @@ def batches(session: Session, resume: DoneCheck | None = None,
     explained by the engine."""
     reporter = reporter or Reporter()
     cfg, engine, files = session.cfg, session.engine, session.files
+    if cfg.backend == "ray":
+        from xai_cli.scale.ray_backend import ray_batches
+
+        yield from ray_batches(session, resume, reporter)
+        return
     workers = default_workers() if cfg.workers is None else cfg.workers
     decode = session.modality.decoder(session.loaded)
     engine.on_method = lambda name, i, k, n: reporter.step(f"{name} done on a batch of {n} ({i}/{k} methods)")
     said: set[str] = set()  # a method's warning is reported once per run, not once per batch
-    for batch in iter_batches(files, decode, cfg.batch_size, workers, engine.device.type == "cuda", resume):
+    loader = iter_batches(files, decode, cfg.batch_size, workers, engine.device.type == "cuda", resume, session.todo)
+    if len(session.devices) > 1:
+        from xai_cli.scale.devices import explain_on_devices
+
+        stream = explain_on_devices(session, loader)
+    else:
+        stream = ((b, engine.explain(b.items) if b.items else []) for b in loader)
+    for batch, explained in stream:
         out = [engine.failure(f.index, f.reason, f.sha256) for f in batch.failures]
         out += [ItemResult(s.index, files[s.index], session.modality.name, "skipped", sha256=s.sha256,
                            outputs=s.outputs) for s in batch.skipped]
-        if batch.items:
-            out += engine.explain(batch.items)
+        out += explained
         for w in dict.fromkeys(engine.warnings):
             if w not in said:
                 said.add(w)
@@ -194,17 +275,19 @@ def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None, ses
         preflight(folder)  # an unusable output folder is a usage error before the (slow) model load
     session = session or prepare(cfg, reporter)
     info = session.info
-    summary = RunSummary(out=str(cfg.out), total=len(session.files), device=info.device,
+    summary = RunSummary(out=str(cfg.out), total=len(session.todo), device=info.device,
                          not_walked=len(info.not_walked))
     with ExitStack() as stack:
         for folder in folders:
-            lock = stack.enter_context(OutputLock(folder))
+            lock = stack.enter_context(OutputLock(folder, lock_name(info.shard)))
             if lock.took_over:
                 reporter.warning(lock.took_over)
         checks = [] if cfg.force else [c for c in (s.resume_check(info) for s in sinks) if c is not None]
         resume = checks[0] if len(checks) == 1 else None  # several sinks that resume: redo all, never guess
-        reporter.note(f"xai {__version__}: {len(session.files)} inputs, model {session.loaded.name} ({session.loaded.weights}), "
-                      f"methods {', '.join(info.methods)}, device {info.device}, out {cfg.out}")
+        part = f" (shard {info.shard.index}/{info.shard.count} of {len(session.files)}, from {info.shard.source})" \
+            if info.shard else ""
+        reporter.note(f"xai {__version__}: {len(session.todo)} inputs{part}, model {session.loaded.name} "
+                      f"({session.loaded.weights}), methods {', '.join(info.methods)}, device {info.device}, out {cfg.out}")
         opened: list[Sink] = []
         stop = _Stop(reporter)
         cancel.reset()
@@ -213,8 +296,8 @@ def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None, ses
                 for sink in sinks:
                     sink.open(info)
                     opened.append(sink)
-                with reporter.progress(len(session.files)) as advance:
-                    for batch in batches(session, resume, reporter):
+                with reporter.progress(len(session.todo)) as advance, closing(batches(session, resume, reporter)) as stream:
+                    for batch in stream:
                         for result in batch:
                             summary.count(result)
                             for sink in sinks:
@@ -232,6 +315,7 @@ def run(cfg: RunConfig, sinks: list[Sink], reporter: Reporter | None = None, ses
                 summary.seconds = time.perf_counter() - t0
                 summary.timings = _timings(session, summary)
                 summary.oom_splits = session.engine.oom_splits
+                summary.devices = session.per_device or []
                 if summary.stopped:
                     reporter.warning(f"stopped ({summary.stopped}) after {summary.ok + summary.failed} of "
                                      f"{summary.total} inputs; run the same command again to resume")

@@ -13,6 +13,7 @@ from xai_cli.cli.audit import audit
 from xai_cli.cli._errors import EXIT_CODES_HELP
 from xai_cli.cli.compare import HELP_EPILOG as COMPARE_EPILOG, compare
 from xai_cli.cli.explain import HELP_EPILOG, explain
+from xai_cli.cli.merge import HELP_EPILOG as MERGE_EPILOG, merge
 from xai_cli.cli.report import HELP_EPILOG as REPORT_EPILOG, report
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.command("explain", epilog=HELP_EPILOG)(explain)
 app.command("audit", epilog=AUDIT_EPILOG)(audit)
 app.command("report", epilog=REPORT_EPILOG)(report)
 app.command("compare", epilog=COMPARE_EPILOG)(compare)
+app.command("merge", epilog=MERGE_EPILOG)(merge)
 app.command("methods")(catalogue.methods)
 app.command("models")(catalogue.models)
 

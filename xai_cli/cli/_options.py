@@ -34,7 +34,7 @@ TargetClass = Annotated[str | None, typer.Option("--target", help="Explain this 
 TopK = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Explain the k most probable classes. [default: 1]")]
 Param = Annotated[list[str] | None, typer.Option("--param", "-p", help="A method parameter, METHOD.NAME=VALUE (repeatable).")]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Inputs per batch. Results do not depend on it. [default: 32]")]
-Device = Annotated[str | None, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N. [default: auto]")]
+Device = Annotated[str | None, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N; several, comma-separated, or cuda:all: one engine process per device. [default: auto]")]
 Workers = Annotated[int | None, typer.Option("--workers", min=0, help="Decode processes (0: decode in the main process). [default: spare cores, ≤ 8]")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed of sampling methods, reset for every input. [default: 0]")]
 MaxPixels = Annotated[int | None, typer.Option("--max-pixels", help="Refuse images larger than this many pixels (decompression-bomb guard). [default: PIL's 89 M]")]
@@ -47,12 +47,16 @@ Report = Annotated[bool, typer.Option("--report", help="Also write the run's HTM
 Overlay = Annotated[str | None, typer.Option("--overlay", help="side-by-side: the input, then the map over a grey copy of it; blend: the map over the grey copy only. [default: side-by-side]")]
 Cmap = Annotated[str | None, typer.Option("--cmap", help="Colour map of non-negative maps: turbo, viridis, inferno or gray (signed maps: red for, blue against). [default: turbo]")]
 ScaleOpt = Annotated[str | None, typer.Option("--scale", help="input: each picture's colours span its own map; run: one scale per method for the whole run, set by the first 8 inputs explained. [default: input]")]
+Shard = Annotated[str | None, typer.Option("--shard", help="Explain part K of N of the inputs (K from 0), by a hash of each path; 'auto' reads Slurm arrays, Kubernetes indexed Jobs (with XAI_SHARD_COUNT) or torchrun. Shards share --out; the last to finish merges.")]
+Backend = Annotated[str | None, typer.Option("--backend", help="local (this machine; --device cuda:0,cuda:1 runs one engine process per device) or ray (Ray Data; pip install 'xai-cli[ray]'). [default: local]")]
+RayAddress = Annotated[str | None, typer.Option("--ray-address", help="The Ray cluster to join with --backend ray (default: RAY_ADDRESS, else a local instance).")]
 FailOnError = Annotated[bool, typer.Option("--fail-on-error", help="Stop at the first failed input (same as --max-failures 0).")]
 
 
 def run_options(*, inputs, model, method, weights, labels, out, layer, target, top_k, param, batch_size, device,
                 workers, seed, max_pixels, trust_checkpoint, trust_remote_code, allow_untrained_head, force,
-                max_failures, fail_on_error, overlay=None, cmap=None, scale=None) -> dict:
+                max_failures, fail_on_error, overlay=None, cmap=None, scale=None,
+                shard=None, backend=None, ray_address=None) -> dict:
     """The config overrides of the shared options (``None``: not given on the command line)."""
     from xai_cli.config import parse_param
 
@@ -67,4 +71,5 @@ def run_options(*, inputs, model, method, weights, labels, out, layer, target, t
         "trust_remote_code": trust_remote_code, "params": params, "allow_untrained_head": allow_untrained_head,
         "force": force, "max_failures": 0 if fail_on_error else max_failures,
         "overlay": overlay, "cmap": cmap, "scale": scale,
+        "shard": shard, "backend": backend, "ray_address": ray_address,
     }

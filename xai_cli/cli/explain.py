@@ -20,6 +20,8 @@ EXAMPLE_LINES = (
     "xai explain --config configs/demo.toml --batch-size 8 --format json",
     "xai explain --model resnet18 --weights none --method gradcam,ig --overlay blend sample_images/photos/ --out xai-out/random",
     "xai explain --model resnet50 --method gradcam --param gradcam.layer=layer3 sample_images/photos/ --out xai-out/photos",
+    "xai explain --model demo-digits --device cpu,cpu sample_images/digits/ --out xai-out/two-engines",
+    "xai explain --model demo-digits --shard 0/2 sample_images/digits/ --out xai-out/shards",
 )
 EXAMPLES = "Examples (from the repository's root):\n\n\b\n" + "\n".join(f"  {line}" for line in EXAMPLE_LINES) + "\n"
 
@@ -52,6 +54,9 @@ def explain(
     max_failures: o.MaxFailures = None,
     fail_on_error: o.FailOnError = False,
     report: o.Report = False,
+    shard: o.Shard = None,
+    backend: o.Backend = None,
+    ray_address: o.RayAddress = None,
     config: o.ConfigFile = None,
     fmt: o.Format = o.OutputFormat.text,
     quiet: o.Quiet = False,
@@ -71,7 +76,8 @@ def explain(
         target=target, top_k=top_k, param=param, batch_size=batch_size, device=device, workers=workers, seed=seed,
         max_pixels=max_pixels, trust_checkpoint=trust_checkpoint, trust_remote_code=trust_remote_code,
         allow_untrained_head=allow_untrained_head, force=force, max_failures=max_failures,
-        fail_on_error=fail_on_error, overlay=overlay, cmap=cmap, scale=scale)
+        fail_on_error=fail_on_error, overlay=overlay, cmap=cmap, scale=scale,
+        shard=shard, backend=backend, ray_address=ray_address)
     cfg = build_config(config, {**overrides, "save_raw": save_raw})
     summary = api.run(cfg, reporter=ConsoleReporter())
     quiet_exit()

@@ -19,6 +19,7 @@ from xai_cli.inputs.discover import InputFile
 
 if TYPE_CHECKING:
     from xai_cli.config import RunConfig
+    from xai_cli.core.shard import Shard
 
 PREDICTION_TOP = 5  # classes listed in each result's prediction
 TIE = 1e-4  # classes within this share of the top probability tie with it (random-weight models)
@@ -172,6 +173,8 @@ class RunInfo:
         started: When the run started (UTC).
         not_walked: What discovery found and did not take as input (link loops, unreadable
             folders, other runs' output folders), each with its reason.
+        shard: This run's shard (``core/shard.py``), or None: ``files`` is always the whole
+            input list (output names depend on it); a shard explains its part of it.
     """
 
     config: RunConfig
@@ -186,6 +189,7 @@ class RunInfo:
     started: datetime
     not_walked: list = field(default_factory=list)
     labels: list[str] | None = None  # the model's class labels, for pictures naming other classes
+    shard: Shard | None = None
 
     @property
     def render_max_side(self) -> int:
@@ -216,6 +220,7 @@ class RunSummary:
     warnings: list[str] = field(default_factory=list)
     degenerate_maps: int = 0
     tied_predictions: int = 0
+    devices: list[dict] = field(default_factory=list)  # per engine process, when there are several
 
     @property
     def exit_code(self) -> ExitCode:

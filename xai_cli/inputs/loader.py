@@ -42,13 +42,15 @@ class Batch:
 
 
 class _Inputs(Dataset):
-    def __init__(self, files: list[InputFile], decode: Callable, resume: DoneCheck | None) -> None:
-        self.files, self.decode, self.resume = files, decode, resume
+    def __init__(self, files: list[InputFile], decode: Callable, resume: DoneCheck | None,
+                 indices: list[int] | None = None) -> None:
+        self.files, self.decode, self.resume, self.indices = files, decode, resume, indices
 
     def __len__(self) -> int:
-        return len(self.files)
+        return len(self.files) if self.indices is None else len(self.indices)
 
-    def __getitem__(self, i: int):
+    def __getitem__(self, j: int):
+        i = j if self.indices is None else self.indices[j]
         data, problem = read_input(self.files[i])
         if data is None:
             return Failure(i, problem)
@@ -106,10 +108,12 @@ def default_workers() -> int:
 
 
 def iter_batches(files: list[InputFile], decode: Callable, batch_size: int, workers: int,
-                 pin_memory: bool = False, resume: DoneCheck | None = None) -> Iterator[Batch]:
-    """Decode ``files`` with ``decode(index, file, data)`` in ``workers`` processes, yielding batches in input order."""
+                 pin_memory: bool = False, resume: DoneCheck | None = None,
+                 indices: list[int] | None = None) -> Iterator[Batch]:
+    """Decode ``files`` (those at ``indices`` if given) with ``decode(index, file, data)`` in ``workers``
+    processes, yielding batches in input order; results carry each input's index in ``files``."""
     loader = DataLoader(
-        _Inputs(files, decode, resume), batch_size=batch_size, shuffle=False, num_workers=workers,
+        _Inputs(files, decode, resume, indices), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=partial(_collate, pin=pin_memory), prefetch_factor=4 if workers else None,
         worker_init_fn=partial(die_with_parent, os.getpid()) if workers else None,
     )

@@ -33,6 +33,9 @@ _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 TMP_PREFIX = ".xai-tmp-"  # atomic.TMP_PREFIX (not imported: layout stays free of I/O)
 RESERVED_STEMS = frozenset({"run"})  # its record would be run.json, the run's summary
 RESERVED_NAMES = frozenset({"run.json", "manifest.jsonl", ".xai.lock"})
+# A shard's files at the top of --out (sinks/files/merge.py): run part, manifest part, lock.
+_SHARD_PART = re.compile(r"run\.\d+-of-\d+\.json|manifest\.\d+-of-\d+\.jsonl|\.xai\.lock\.\d+-of-\d+")
+_SHARD_STEM = re.compile(r"run\.\d+-of-\d+")  # its record would be a shard's run part
 _OUTPUT_SUFFIXES = (".json", ".png", ".npy")
 
 
@@ -126,7 +129,7 @@ class Layout:
             if not kids:
                 continue
             top = parent == PurePosixPath(".")
-            names = assign_names([_safe(k.name) for k in kids], lambda n, top=top: top and n in RESERVED_NAMES,
+            names = assign_names([_safe(k.name) for k in kids], lambda n, top=top: top and _reserved(n),
                                  originals=[k.name for k in kids], strip=False)
             for i, k in enumerate(kids):
                 out[k] = out[parent] / names[i]
@@ -149,11 +152,15 @@ class Layout:
         return self.root / Path(rel_out)
 
 
+def _reserved(name: str) -> bool:
+    return name in RESERVED_NAMES or bool(_SHARD_PART.fullmatch(name))
+
+
 def _blocker(folder_names: set[str], top: bool):
     """A stem is blocked when one of its output names would be a folder's name or a run file."""
 
     def blocked(stem: str) -> bool:
-        if top and stem in RESERVED_STEMS:
+        if top and (stem in RESERVED_STEMS or _SHARD_STEM.fullmatch(stem)):
             return True
         prefix = stem + "."
         return any(f.startswith(prefix) and f.endswith(_OUTPUT_SUFFIXES) for f in folder_names)

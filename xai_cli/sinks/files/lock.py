@@ -140,14 +140,18 @@ def stale_reason(owner: dict, mtime: float, now: float | None = None) -> str | N
 class OutputLock:
     """``with OutputLock(out) as lock:`` — raises ``UsageError`` at once if another live run holds ``out``.
 
+    ``name`` is the lock file's name: a shard locks ``.xai.lock.K-of-N``, so the N shards of one
+    run share ``out`` while each shard runs at most once at a time.
+
     Attributes:
         took_over: A one-line message when a stale lock was taken over (for the caller to
             log as a warning), else None.
     """
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, name: str = LOCK_NAME) -> None:
         self.root = root
-        self.path = root / LOCK_NAME
+        self.name = name
+        self.path = root / name
         self.took_over: str | None = None
         self._fd: int | None = None
         self._stop = threading.Event()
@@ -173,7 +177,7 @@ class OutputLock:
 
     def _acquire(self, dfd: int) -> int:
         for _ in range(3):
-            fd = _open_lock(dfd, self.path)
+            fd = _open_lock(dfd, self.path, self.name)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -189,7 +193,7 @@ class OutputLock:
                 fd = self._take_over(dfd)
                 self.took_over = f"took over the lock on {self.root} from a run that is gone ({reason})"
                 return fd
-            if _same_file(fd, dfd):
+            if _same_file(fd, dfd, self.name):
                 return fd
             os.close(fd)  # replaced while we waited: lock the new one
         raise UsageError(f"could not lock {self.path}: it keeps being replaced", "is another run starting?")
@@ -199,7 +203,7 @@ class OutputLock:
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, atomic.FILE_MODE,
                      dir_fd=dfd)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: nobody else holds it
-        os.replace(tmp, LOCK_NAME, src_dir_fd=dfd, dst_dir_fd=dfd)
+        os.replace(tmp, self.name, src_dir_fd=dfd, dst_dir_fd=dfd)
         return fd
 
     def _heartbeat(self) -> None:
@@ -221,18 +225,18 @@ class OutputLock:
             os.close(fd)
 
 
-def _open_lock(dfd: int, path: Path) -> int:
+def _open_lock(dfd: int, path: Path, name: str) -> int:
     try:
-        return os.open(LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, atomic.FILE_MODE, dir_fd=dfd)
+        return os.open(name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, atomic.FILE_MODE, dir_fd=dfd)
     except OSError as e:
         if e.errno == errno.ELOOP:
             raise UsageError(f"refusing to lock {path}: it is a link", atomic._LINK_HINT) from None
         raise
 
 
-def _same_file(fd: int, dfd: int) -> bool:
+def _same_file(fd: int, dfd: int, name: str) -> bool:
     try:
-        st = os.stat(LOCK_NAME, dir_fd=dfd, follow_symlinks=False)
+        st = os.stat(name, dir_fd=dfd, follow_symlinks=False)
     except FileNotFoundError:
         return False
     here = os.fstat(fd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+import socket
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -12,14 +13,20 @@ from xai_cli.sinks.files import atomic
 from xai_cli.sinks.files.records import SCHEMA_VERSION
 
 
-def write_run_json(out: Path, run: RunInfo, summary: RunSummary, colour_ranges: dict | None = None) -> None:
+def write_run_json(out: Path, run: RunInfo, summary: RunSummary, colour_ranges: dict | None = None,
+                   name: str = "run.json") -> None:
     import torch
     import torchvision
 
     versions = {"xai": __version__, "python": platform.python_version(), "torch": torch.__version__,
                 "torchvision": torchvision.__version__}
-    device = torch.device(run.device)
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    first = run.device.split(",")[0]  # several devices (cuda:0,cuda:1): per-device counts are in "devices"
+    if first == "ray":
+        kind, label = "ray", "a Ray actor pool"
+    else:
+        device = torch.device(first)
+        kind = device.type
+        label = torch.cuda.get_device_name(device) if kind == "cuda" else (platform.processor() or platform.machine())
     doc = {
         "schema_version": SCHEMA_VERSION,
         "started": run.started.isoformat(timespec="seconds"),
@@ -28,7 +35,7 @@ def write_run_json(out: Path, run: RunInfo, summary: RunSummary, colour_ranges: 
         "config_key": run.config_key,
         "model": run.model,
         "versions": versions,
-        "device": {"type": device.type, "name": name},
+        "device": {"type": kind, "name": label, **({"spec": run.device} if run.device != first else {})},
         "counts": {"total": summary.total, "ok": summary.ok, "skipped": summary.skipped, "failed": summary.failed,
                    "not_done": summary.not_done, "not_walked": summary.not_walked,
                    "degenerate_maps": summary.degenerate_maps, "tied_predictions": summary.tied_predictions,
@@ -40,4 +47,8 @@ def write_run_json(out: Path, run: RunInfo, summary: RunSummary, colour_ranges: 
         "colour_ranges": {m: list(r) for m, r in colour_ranges.items()} if colour_ranges is not None else None,
         "exit_code": int(summary.exit_code),
     }
-    atomic.write_json(out / "run.json", doc, out)
+    if summary.devices:
+        doc["devices"] = summary.devices  # one entry per engine process: its device, inputs and OOM splits
+    if run.shard is not None:
+        doc["shard"], doc["host"] = run.shard.to_dict(), socket.gethostname()
+    atomic.write_json(out / name, doc, out)

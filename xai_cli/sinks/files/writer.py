@@ -26,16 +26,17 @@ class Writer:
         root: The output folder.
         threads: Worker threads rendering and writing.
         max_pending: Submissions beyond this wait for the oldest to finish.
+        manifest: The manifest's name (a shard writes its own part).
     """
 
-    def __init__(self, root: Path, threads: int, max_pending: int = 256) -> None:
+    def __init__(self, root: Path, threads: int, max_pending: int = 256, manifest: str = MANIFEST) -> None:
         self.root = root
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="xai-writer")
         self._pending: deque[Future] = deque()
         self._max_pending = max_pending
         root.mkdir(parents=True, exist_ok=True)
         # The manifest describes this run: one line per input, written as each input completes.
-        self._manifest = atomic.open_manifest(root)
+        self._manifest = atomic.open_manifest(root, manifest)
 
     def submit(self, job: Callable[[], dict]) -> None:
         self._pending.append(self._pool.submit(job))
