@@ -21,6 +21,7 @@ import torch
 from xai_cli import __version__, cancel
 from xai_cli.config import RunConfig
 from xai_cli.core.engine import Engine
+from xai_cli.core.precision import precision_warning, prepare_model
 from xai_cli.core.reporting import Reporter
 from xai_cli.core.results import ItemResult, RunInfo, RunSummary
 from xai_cli.core.targets import parse_target
@@ -111,6 +112,10 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     for w in loaded.warnings:
         reporter.warning(w)
     modality = get_modality(loaded.modality)
+    warning = precision_warning(cfg.precision, device)
+    if warning:
+        reporter.warning(warning)
+    prepare_model(loaded.module, cfg.precision)
     found = discover_all(list(cfg.inputs), modality.extensions, exclude=cfg.out)
     files = modality.expand(found.files)
     if not files:
@@ -121,7 +126,7 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
         for w in m.warnings:
             reporter.warning(w)
     fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
-    engine = Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
+    engine = Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed, cfg.precision)
     info = RunInfo(cfg, cfg.output_key(), loaded.identity(), loaded.name, modality.name, modality.run_fields(loaded),
                    files, [m.name for m in methods], str(device), started, found.skipped)
     return Session(cfg, loaded, modality, files, engine, info, time.perf_counter() - t0)

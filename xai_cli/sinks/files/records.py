@@ -48,7 +48,7 @@ def write_result(result: ItemResult, run: RunInfo, layout: Layout, save_raw: boo
             np.save(buf, m.scores.astype(np.float32))
             _save(layout, layout.raw(result.rel, m.method, tag), buf.getvalue(), entry, "raw", outputs)
     record = {"schema_version": SCHEMA_VERSION, "status": result.status, **modality.record_fields(result, run),
-              "model": run.model, "prediction": result.prediction.to_list(), "config_key": run.config_key,
+              "model": run.model, "precision": run.config.precision, "prediction": result.prediction.to_list(), "config_key": run.config_key,
               "methods": methods}
     if result.reason:
         record["reason"] = result.reason

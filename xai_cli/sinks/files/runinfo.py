@@ -28,7 +28,7 @@ def write_run_json(out: Path, run: RunInfo, summary: RunSummary) -> None:
         "config_key": run.config_key,
         "model": run.model,
         "versions": versions,
-        "device": {"type": device.type, "name": name},
+        "device": {"type": device.type, "name": name, "precision": run.config.precision},
         "counts": {"total": summary.total, "ok": summary.ok, "skipped": summary.skipped, "failed": summary.failed,
                    "not_done": summary.not_done, "not_walked": summary.not_walked},
         "stopped": summary.stopped,
