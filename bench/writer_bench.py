@@ -67,13 +67,13 @@ def timed_stages(totals: dict[str, float]):
         yield
 
 
-def results_for(side: int, n: int, folder: Path, spec: str):
+def results_for(side: int, n: int, folder: Path, spec: str, max_side: int = 2048):
     from xai_cli import api, console
 
     console.configure(quiet=True)
     files = write_jpegs(folder / f"in{side}", n, side)
     cfg = api.RunConfig(model=spec, methods=("gradcam", "ig"), inputs=tuple(files), workers=0, device="cpu",
-                        batch_size=n, params={"ig": {"steps": 4}})
+                        batch_size=n, params={"ig": {"steps": 4}}, render_max_side=max_side)
     session = __import__("xai_cli.runner", fromlist=["prepare"]).prepare(cfg)
     return list(api.explain(cfg)), session.info
 
@@ -112,7 +112,7 @@ def measure(results, info, repeats: int, folder: Path) -> dict:
 
 def markdown(report: dict) -> str:
     lines = [f"# Writer CPU per picture (thread CPU time): {report['cpu']}", "",
-             f"{report['date']} · Grad-CAM + IG maps of the bench's resnet18 (224² input) · {report['repeats']} repeats · "
+             f"{report['date']} · render_max_side {report['render_max_side']} · Grad-CAM + IG maps of the bench's resnet18 (224² input) · {report['repeats']} repeats · "
              "one map per picture; a 224² input with one method writes one picture, one record, one manifest line", "",
              "| stage | " + " | ".join(f"{k} photo ({v['size'][1]}×{v['size'][0]})" for k, v in report["sizes"].items()) + " |",
              "|---|" + "---|" * len(report["sizes"])]
@@ -130,6 +130,8 @@ def main(argv=None) -> int:
     p.add_argument("--sides", default="256,1024", help="photo sides (256: the 224² model input's photo)")
     p.add_argument("--inputs", type=int, default=4)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--render-max-side", type=int, default=2048,
+                   help="RunConfig.render_max_side (pictures are shrunk to this; 2048 is the default)")
     p.add_argument("--tag", default="", help="suffix of the result files (e.g. before/after)")
     p.add_argument("--note", action="append", default=[])
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
@@ -140,11 +142,12 @@ def main(argv=None) -> int:
     sizes = {}
     with tempfile.TemporaryDirectory(prefix="xai-writer-") as tmp:
         for side in (int(s) for s in args.sides.split(",")):
-            results, info = results_for(side, args.inputs, Path(tmp), spec)
+            results, info = results_for(side, args.inputs, Path(tmp), spec, args.render_max_side)
             sizes[f"{side}"] = measure(results, info, args.repeats, Path(tmp) / f"w{side}")
     cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
                 if ln.startswith("model name")), "cpu")
     report = {"date": started.isoformat(timespec="seconds"), "cpu": cpu, "repeats": args.repeats, "sizes": sizes,
+              "render_max_side": args.render_max_side,
               "notes": args.note}
     text = markdown(report)
     print(text)
