@@ -32,7 +32,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # xai_cli from 
 
 from common import SIZES, Size, Timing, build_cnn, build_vit, ceiling, measure, set_weight_grads, write_jpegs  # noqa: E402
 from peers import Context, peers_for  # noqa: E402
-from xai_runs import CASES, end_to_end, method_runner, preload, profile_end_to_end, register_model  # noqa: E402
+from xai_runs import CASES, PRECISION, end_to_end, method_runner, preload, profile_end_to_end, register_model  # noqa: E402
 
 NAMES = {"shap": "shap (kernel)", "shap_gradient": "shap (gradient)"}
 
@@ -128,9 +128,10 @@ def run_case(case_name: str, size: Size, env: dict, notes: list[str]) -> list[di
     case = CASES[case_name]
     n = _count(case_name, size)
     model, spec, x, targets, files = env["vit" if case.vit else "cnn"]
+    e2e_files = files[:max(n, env["e2e_inputs"])] if not case.slow else files[:n]
     x, targets, files = x[:n], targets[:n], files[:n]
     xai = timed_xai(case_name, size, model, x, targets, env["device"], notes) if env["xai"] else None
-    e2e = timed_e2e(case_name, spec, files, size, env["device"], notes) if env["xai"] else None
+    e2e = timed_e2e(case_name, spec, e2e_files, size, env["device"], notes) if env["xai"] else None
     rows = []
     for peer in peers_for(case_name, size.rows) or [None]:
         t = timed_peer(case_name, peer, env["ctx"], size, x, targets, env["device"], notes) if peer else None
@@ -144,7 +145,7 @@ def run_case(case_name: str, size: Size, env: dict, notes: list[str]) -> list[di
             "ratio_e2e": e2e_rate / peer_rate if e2e_rate and peer_rate else None,
             "peak_mib": {"peer": t.peak_mib if t else None, "xai": xai.peak_mib if xai else None,
                          "e2e": e2e["peak_mib"] if e2e else None},
-            "inputs": n, "samples": case.samples(size), "params": case.params(size),
+            "inputs": n, "e2e_inputs": len(e2e_files), "samples": case.samples(size), "params": case.params(size),
             "e2e_run_json_timings": e2e["timings"] if e2e else None,
         })
     return rows
@@ -156,6 +157,12 @@ def rate(v: float | None) -> str:
     return f"{v:,.1f} img/s" if v >= 1 else f"{1 / v:.2f} s/img"
 
 
+def e2e_n(row: dict) -> str:
+    """`` (e2e 256)`` when the end-to-end run had more inputs than compute-only."""
+    n = row.get("e2e_inputs", row["inputs"])
+    return f" (e2e {n})" if n != row["inputs"] else ""
+
+
 def markdown(report: dict) -> str:
     def num(v, f="{:.2f}x"):
         return "-" if v is None else f.format(v)
@@ -164,7 +171,7 @@ def markdown(report: dict) -> str:
     lines = [
         f"# xai throughput vs peers: {report['device']['name']} ({report['device']['type']})",
         "",
-        f"{report['date']} · size `{report['size_name']}` · torch {report['versions']['torch']} · "
+        f"{report['date']} · size `{report['size_name']}` · xai precision {report.get('precision', 'fp32')} · torch {report['versions']['torch']} · "
         f"torchvision {report['versions']['torchvision']} · {report['size']['cnn']} {report['size']['side']}² "
         f"(ViT: {report['size']['vit']}) · batch {report['size']['batch']} · rows/pass {report['size']['rows']}",
         "",
@@ -180,7 +187,7 @@ def markdown(report: dict) -> str:
         mem = " / ".join("-" if v is None else f"{v:,.0f}" for v in r["peak_mib"].values())
         lines.append(f"| {r['method']} | {r['peer'] or '(none has it)'} | {rate(r['peer_img_s'])} | "
                      f"{rate(r['xai_compute_img_s'])} | {rate(r['xai_e2e_img_s'])} | {num(r['ratio_compute'])} | "
-                     f"{num(r['ratio_e2e'])} | {mem} | {r['inputs']} × {r['samples'] or 1} |")
+                     f"{num(r['ratio_e2e'])} | {mem} | {r['inputs']}{e2e_n(r)} × {r['samples'] or 1} |")
     lines += ["", *[f"- {n}" for n in report["notes"]]]
     if report.get("profile"):
         p = report["profile"]
@@ -198,16 +205,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results", help="where the table goes")
     p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU); on a busy shared box 1 can beat 2 by 10x")
     p.add_argument("--profile", action="store_true", help="also cProfile xai's Grad-CAM path end to end")
+    p.add_argument("--e2e-inputs", type=int, default=0,
+                   help="inputs for the one-pass methods' end-to-end runs (default: as compute-only); e.g. 256 so start-up does not dominate")
+    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="xai's precision (compute-only and end to end)")
     return p.parse_args(argv)
 
 
-def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, folder: Path) -> tuple[dict, dict]:
+def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, folder: Path, e2e_inputs: int = 0
+            ) -> tuple[dict, dict]:
     """Inputs, models, targets and the ceiling: what every row shares."""
     n_max = max(_count(c, size) for c in cases)
-    files = write_jpegs(folder, n_max, size.photo)
+    files = write_jpegs(folder, max(n_max, e2e_inputs), size.photo)
     cnn = build_cnn(size.cnn).to(device)
     spec = register_model(size.cnn, cnn, size.side)
-    x = preload(spec, files, device)
+    x = preload(spec, files[:n_max], device)
     with torch.no_grad():
         targets = torch.cat([cnn(x[s:s + size.batch]).argmax(1) for s in range(0, n_max, size.batch)])  # top-1
     layer = None
@@ -215,7 +226,13 @@ def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, fo
         from xai_cli.models.layers import find_spatial_layer, get_layer
 
         layer = get_layer(cnn, find_spatial_layer(cnn, x[:1]))  # the layer xai's Grad-CAM uses: peers get it too
-    env = {"device": device, "xai": xai_ok, "cnn": (cnn, spec, x, targets, files),
+    xai_cnn, xai_spec = cnn, spec
+    if PRECISION["value"] == "bf16":  # xai's copy goes channels_last; the peers keep the model as built
+        import copy
+
+        xai_cnn = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
+        xai_spec = register_model(f"{size.cnn}-bf16", xai_cnn, size.side)
+    env = {"device": device, "xai": xai_ok, "e2e_inputs": e2e_inputs, "cnn": (xai_cnn, xai_spec, x, targets, files),
            "ctx": Context(cnn, layer, device, size.rows, x[:8])}
     b = min(size.batch, n_max)
     ceil = {"fwd_bwd_img_s": ceiling(cnn, x[:b], targets[:b], device, size.repeats).items_per_second,
@@ -237,14 +254,15 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     size, notes, started = SIZES[args.size], [], dt.datetime.now()
+    PRECISION["value"] = args.precision
     if args.threads:
         torch.set_num_threads(args.threads)
     slug = re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower() if device.type == "cuda" else "cpu")
-    stem = args.out / f"{slug.strip('-')}-{args.size}-{started:%Y-%m-%d}"
+    stem = args.out / f"{slug.strip('-')}-{args.size}-{started:%Y-%m-%d}{'-bf16' if args.precision == 'bf16' else ''}"
     args.out.mkdir(parents=True, exist_ok=True)
     xai_ok = bool(_try("xai's methods (import xai_cli.methods)", lambda: __import__("xai_cli.methods") and True, notes))
     with tempfile.TemporaryDirectory(prefix="xai-bench-in-") as tmp:
-        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp))
+        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp), args.e2e_inputs)
         rows = []
         for c in cases:
             note(f"measuring {c} ...")
@@ -257,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     import torchvision
 
     report = {"date": started.isoformat(timespec="seconds"), "size_name": args.size, "size": size.to_dict(),
+              "precision": args.precision, "e2e_inputs": args.e2e_inputs,
               "device": {"type": device.type, "name": device_name(device)},
               "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                            "python": platform.python_version()},

@@ -48,6 +48,7 @@ CASES: dict[str, Case] = {
 }
 
 _BENCH_MODELS: dict[str, tuple[nn.Module, object]] = {}
+PRECISION = {"value": "fp32"}  # xai's --precision for every run of this process (bench.py --precision)
 
 
 def register_model(name: str, module: nn.Module, side: int) -> str:
@@ -95,10 +96,15 @@ def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None 
     cls = get_method(case.method, "image")
     method = cls(model, build_params(cls, params), Normalization(IMAGENET_MEAN, IMAGENET_STD))
 
+    from xai_cli.core.precision import autocast_model, prepare_inputs
+
+    precision = PRECISION["value"]
+
     def run(x, targets):
-        for s in range(0, x.shape[0], size.batch):
-            xb = x[s:s + size.batch]
-            method.explain(xb, targets[s:s + size.batch], list(range(s, s + xb.shape[0])))
+        with autocast_model(model, precision, x.device):
+            for s in range(0, x.shape[0], size.batch):
+                xb = prepare_inputs(x[s:s + size.batch], precision)
+                method.explain(xb, targets[s:s + size.batch], list(range(s, s + xb.shape[0])))
 
     return run
 
@@ -119,7 +125,8 @@ def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: tor
     with tempfile.TemporaryDirectory(prefix="xai-bench-out-") as out:
         cfg = build_config(None, {"model": spec, "inputs": tuple(files), "out": Path(out), "methods": (case.method,),
                                   "params": {case.method: case.params(size)}, "batch_size": size.batch,
-                                  "device": str(device), "force": True, "workers": workers})
+                                  "device": str(device), "force": True, "workers": workers,
+                                  "precision": PRECISION["value"]})
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         summary = run(cfg)

@@ -34,6 +34,9 @@ def explain(config: RunConfig, reporter: Reporter | None = None) -> Iterator[Ite
     Raises:
         UsageError, ModelLoadError: For a bad configuration, before the first result.
     """
+    from xai_cli.precheck import precheck
+
+    precheck(config)  # usage errors before torch is imported
     from xai_cli import runner
 
     session = runner.prepare(config, reporter)
@@ -53,6 +56,9 @@ def run(config: RunConfig, sinks: Sequence[Sink] | None = None, reporter: Report
     Raises:
         UsageError, ModelLoadError: For a bad configuration, before anything is written.
     """
+    from xai_cli.precheck import precheck
+
+    precheck(config)  # usage errors before torch is imported
     from xai_cli import runner
 
     return runner.run(config, list(sinks) if sinks is not None else [files_sink(config)], reporter)

@@ -43,6 +43,7 @@ class RunConfig:
     top_k: int = 1
     batch_size: int = 32
     device: str = "auto"
+    precision: str = "fp32"  # the model's forward/backward: fp32, or bf16 autocast (maps and statistics stay fp32)
     workers: int | None = None  # None: one per spare core (at most 8)
     writer_threads: int | None = None  # None: half the cores, at least 1
     seed: int = 0
@@ -72,6 +73,8 @@ class RunConfig:
             raise ConfigError("no model given", "name one with {opt:model} (see 'xai models'), e.g. demo-digits")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, not {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"unknown precision {self.precision!r}", f"use {' or '.join(PRECISIONS)}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, not {self.top_k}")
         for key, choices in (("overlay", OVERLAYS), ("cmap", CMAPS), ("scale", SCALES)):
@@ -104,8 +107,10 @@ class RunConfig:
     def output_key(self) -> str:
         """A hash of the settings that change an input's outputs (not paths, batch or device)."""
         keep = ("model", "weights", "labels", "methods", "params", "target", "top_k", "seed", "save_raw", "render_max_side",
-                "overlay", "cmap", "scale")
+                "overlay", "cmap", "scale", "precision")
         d = {k: v for k, v in self.to_dict().items() if k in keep}
+        if d["precision"] == "fp32":
+            del d["precision"]  # the default leaves the keys of earlier runs unchanged (they resume)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
@@ -149,6 +154,7 @@ def _type_name(hint) -> str:
             type(None): "left out"}.get(hint, str(hint))
 
 
+PRECISIONS = ("fp32", "bf16")  # as xai_cli.core.precision, which imports torch
 FIELDS = {f.name for f in dataclasses.fields(RunConfig)}
 _PATHS = {"labels", "out"}
 

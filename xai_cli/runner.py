@@ -27,6 +27,7 @@ import torch
 from xai_cli import __version__, cancel
 from xai_cli.config import MAX_TOP_K, RunConfig
 from xai_cli.core.engine import Engine
+from xai_cli.core.precision import precision_warning, prepare_model
 from xai_cli.core.reporting import Reporter
 from xai_cli.core.results import ItemResult, RunInfo, RunSummary
 from xai_cli.core.shard import Shard, parse_shard
@@ -87,7 +88,7 @@ def build_engine(cfg: RunConfig, loaded: LoadedModel, device: torch.device, file
         for w in m.warnings:
             reporter.warning(w)
     fixed = parse_target(cfg.target, loaded.labels, modality.num_classes(loaded))
-    return Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed)
+    return Engine(modality, loaded, methods, files, device, fixed, cfg.top_k, cfg.seed, cfg.precision)
 
 
 def load_engine(cfg: RunConfig, device: str) -> Engine:
@@ -101,6 +102,7 @@ def load_engine(cfg: RunConfig, device: str) -> Engine:
 
         Image.MAX_IMAGE_PIXELS = cfg.max_pixels
     loaded = load_model(_request(cfg), torch.device(device))
+    prepare_model(loaded.module, cfg.precision)  # the engine process or actor runs the precision asked for
     return build_engine(cfg, loaded, torch.device(device), {}, Reporter())
 
 
@@ -198,6 +200,10 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     for w in loaded.warnings:
         reporter.warning(w)
     modality = get_modality(loaded.modality)
+    warning = precision_warning(cfg.precision, device)
+    if warning:
+        reporter.warning(warning)
+    prepare_model(loaded.module, cfg.precision)
     found = discover_all(list(cfg.inputs), modality.extensions, exclude=cfg.out)
     files = modality.expand(found.files)
     if not files:  # a sometimes-empty inbox is not a typo: exit 0, run.json says 0 inputs (a missing path is exit 2)

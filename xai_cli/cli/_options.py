@@ -35,6 +35,7 @@ TopK = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Explain 
 Param = Annotated[list[str] | None, typer.Option("--param", "-p", help="A method parameter, METHOD.NAME=VALUE (repeatable).")]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Inputs per batch. Results do not depend on it. [default: 32]")]
 Device = Annotated[str | None, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N; several, comma-separated, or cuda:all: one engine process per device. [default: auto]")]
+Precision = Annotated[str | None, typer.Option("--precision", help="The model's arithmetic: fp32, or bf16 autocast (+ channels_last) where the CPU (AMX/AVX-512 BF16) or GPU has it; maps and statistics stay fp32. [default: fp32]")]
 Workers = Annotated[int | None, typer.Option("--workers", min=0, help="Decode processes (0: decode in the main process). [default: spare cores, ≤ 8]")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed of sampling methods, reset for every input. [default: 0]")]
 MaxPixels = Annotated[int | None, typer.Option("--max-pixels", help="Refuse images larger than this many pixels (decompression-bomb guard). [default: PIL's 89 M]")]
@@ -56,7 +57,7 @@ FailOnError = Annotated[bool, typer.Option("--fail-on-error", help="Stop at the 
 def run_options(*, inputs, model, method, weights, labels, out, layer, target, top_k, param, batch_size, device,
                 workers, seed, max_pixels, trust_checkpoint, trust_remote_code, allow_untrained_head, force,
                 max_failures, fail_on_error, overlay=None, cmap=None, scale=None,
-                shard=None, backend=None, ray_address=None) -> dict:
+                shard=None, backend=None, ray_address=None, precision=None) -> dict:
     """The config overrides of the shared options (``None``: not given on the command line)."""
     from xai_cli.config import parse_param
 
@@ -67,6 +68,7 @@ def run_options(*, inputs, model, method, weights, labels, out, layer, target, t
         "model": model, "weights": weights, "labels": labels, "out": out, "target": target, "top_k": top_k,
         "methods": tuple(m.strip() for m in method.split(",")) if method else None,
         "inputs": tuple(inputs) if inputs else None, "batch_size": batch_size, "device": device,
+        "precision": precision,
         "workers": workers, "seed": seed, "max_pixels": max_pixels, "trust_checkpoint": trust_checkpoint,
         "trust_remote_code": trust_remote_code, "params": params, "allow_untrained_head": allow_untrained_head,
         "force": force, "max_failures": 0 if fail_on_error else max_failures,

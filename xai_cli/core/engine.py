@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from xai_cli.core.precision import autocast_model, prepare_inputs
 from xai_cli.core.results import PREDICTION_TOP, TIE, ItemResult, MapResult, Prediction, Target
 from xai_cli.core.targets import choose_targets, tied_with_top
 from xai_cli import cancel
@@ -49,6 +50,7 @@ class Engine:
     fixed_target: int | None
     top_k: int
     seed: int
+    precision: str = "fp32"  # the model's forward under bf16 autocast, or not (core/precision.py)
     oom_splits: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"predict": 0.0})
     warnings: list[str] = field(default_factory=list)
@@ -80,7 +82,11 @@ class Engine:
         return ItemResult(index, self.files[index], self.modality.name, "error", sha256=sha256, reason=reason)
 
     def _explain(self, items: list) -> list[ItemResult]:
-        x = self.modality.collate(items, self.loaded, self.device)
+        with autocast_model(self.loaded.module, self.precision, self.device):
+            return self._explain_batch(items)
+
+    def _explain_batch(self, items: list) -> list[ItemResult]:
+        x = prepare_inputs(self.modality.collate(items, self.loaded, self.device), self.precision)
         seeds = [item_seed(self.seed, it.sha256) for it in items]
         t = time.perf_counter()
         # The first method predicts too: Grad-CAM's hooked forward already yields the logits.
@@ -102,7 +108,7 @@ class Engine:
             else:
                 t, shared = time.perf_counter(), 0.0
                 expls = [method.explain(x, targets[:, k], seeds) for k in range(k_count)]
-            rows = [self.modality.map_results(e.maps, items, method) for e in expls]  # waits for the device
+            rows = [self.modality.map_results(e.maps.float(), items, method) for e in expls]  # waits for the device
             seconds = time.perf_counter() - t - shared
             self.seconds[method.name] = self.seconds.get(method.name, 0.0) + seconds
             if self.on_method is not None:

@@ -12,12 +12,12 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-import numpy as np
-
 from xai_cli.errors import ExitCode
 from xai_cli.inputs.discover import InputFile
 
 if TYPE_CHECKING:
+    import numpy as np  # annotations only: a usage error must not wait for numpy (see precheck.py)
+
     from xai_cli.config import RunConfig
     from xai_cli.core.shard import Shard
 

@@ -91,10 +91,10 @@ class CamMethod(LayerMethod):
                 # Items are independent: the gradient of the sum is each item's own gradient.
                 (grad,) = torch.autograd.grad(scores[:, k].sum(), acts, retain_graph=k + 1 < targets.shape[1])
                 grads.append(grad)
-        acts = self._grid(acts.detach(), inputs)  # (N, K, h, w)
+        acts = self._grid(acts.detach().float(), inputs)  # (N, K, h, w); float32 also under bf16 autocast
         cams = []
         for k in range(targets.shape[1]):
-            grad = self._grid(grads[k], inputs) if grads else None
+            grad = self._grid(grads[k].float(), inputs) if grads else None
             weights = self.channel_weights(acts, grad, inputs, targets[:, k])  # (N, K, 1, 1)
             cam = F.relu((weights * acts).sum(dim=1, keepdim=True))  # (N, 1, h, w)
             up = F.interpolate(cam, size=inputs.shape[-2:], mode="bilinear", align_corners=False)[:, 0]  # (N, H, W)

@@ -87,7 +87,7 @@ def capture_attention(model: nn.Module, keep_graph: bool = False) -> Iterator[li
 
     def keep(_module, _args, output):
         if isinstance(output, tuple) and isinstance(output[1], torch.Tensor) and output[1].dim() == 4:
-            found.append(output[1] if keep_graph else output[1].detach())  # (N, heads, T, T)
+            found.append(output[1] if keep_graph else output[1].detach().float())  # (N, heads, T, T); fp32 under bf16
 
     handles = []
     try:
@@ -106,7 +106,7 @@ def _hf_capture(hf: nn.Module, found: list[torch.Tensor], keep_graph: bool = Fal
         return args, {**kwargs, "output_attentions": True}
 
     def keep(_module, _args, output):
-        found.extend(a if keep_graph else a.detach() for a in (getattr(output, "attentions", None) or ()) if a is not None)
+        found.extend(a if keep_graph else a.detach().float() for a in (getattr(output, "attentions", None) or ()) if a is not None)
 
     before = hf.config._attn_implementation
     handles = []

@@ -50,7 +50,7 @@ def write_result(result: ItemResult, run: RunInfo, layout: Layout, save_raw: boo
             np.save(buf, m.scores.astype(np.float32))
             _save(layout, layout.raw(result.rel, m.method, tag), buf.getvalue(), entry, "raw", outputs)
     record = {"schema_version": SCHEMA_VERSION, "status": result.status, **modality.record_fields(result, run),
-              "model": run.model, "prediction": result.prediction.to_list(),
+              "model": run.model, "precision": run.config.precision, "prediction": result.prediction.to_list(),
               "prediction_tie": result.prediction.tied if result.prediction.tied > 1 else None,
               "config_key": run.config_key, "methods": methods}
     if result.reason:

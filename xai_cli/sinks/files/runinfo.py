@@ -35,7 +35,7 @@ def write_run_json(out: Path, run: RunInfo, summary: RunSummary, colour_ranges: 
         "config_key": run.config_key,
         "model": run.model,
         "versions": versions,
-        "device": {"type": kind, "name": label, **({"spec": run.device} if run.device != first else {})},
+        "device": {"type": kind, "name": label, "precision": run.config.precision, **({"spec": run.device} if run.device != first else {})},
         "counts": {"total": summary.total, "ok": summary.ok, "skipped": summary.skipped, "failed": summary.failed,
                    "not_done": summary.not_done, "not_walked": summary.not_walked,
                    "degenerate_maps": summary.degenerate_maps, "tied_predictions": summary.tied_predictions,
