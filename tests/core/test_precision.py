@@ -64,7 +64,8 @@ def test_fp32_keeps_the_output_key_of_earlier_runs():
     import hashlib
 
     cfg = api.RunConfig(model="demo-digits", methods=("gradcam",))
-    keep = ("model", "weights", "labels", "methods", "params", "target", "top_k", "seed", "save_raw", "render_max_side")
+    keep = ("model", "weights", "labels", "methods", "params", "target", "top_k", "seed", "save_raw", "render_max_side",
+            "overlay", "cmap", "scale")
     before = {k: v for k, v in cfg.to_dict().items() if k in keep}  # the key as computed before --precision existed
     assert cfg.output_key() == hashlib.sha256(json.dumps(before, sort_keys=True, default=str).encode()).hexdigest()[:16]
 

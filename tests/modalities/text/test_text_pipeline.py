@@ -17,7 +17,7 @@ from xai_cli.cli import app
 from xai_cli.config import build_config
 from xai_cli.errors import ExitCode
 
-SAMPLES = Path(__file__).parents[2] / "sample_texts"
+SAMPLES = Path(__file__).parents[3] / "sample_texts"
 METHODS = ("ig", "shap", "lime", "attention", "saliency")
 CHEAP = {"ig": {"steps": 16}, "shap": {"n_samples": 128}, "lime": {"n_samples": 300}}
 RECORDS = ["camera", "concert_utf16", "hotel", "kettle", "long_review", "reviews/r1", "reviews/r2", "reviews/r3_odd_id",
