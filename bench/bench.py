@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import math
 import os
 import platform
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # xai_cli from a plain checkout
 
 from common import SIZES, Size, Timing, build_cnn, build_vit, ceiling, measure, set_weight_grads, write_jpegs  # noqa: E402
+from common import cpu_model, save_report  # noqa: E402
 from peers import Context, peers_for  # noqa: E402
 from xai_runs import CASES, PRECISION, end_to_end, method_runner, preload, profile_end_to_end, register_model  # noqa: E402
 
@@ -45,9 +45,7 @@ def device_name(device: torch.device) -> str:
     """The GPU's name, or the CPU's model, cores and torch threads."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return f"{model or platform.machine()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
+    return f"{cpu_model()}, {os.cpu_count()} cores, torch threads {torch.get_num_threads()}"
 
 
 def _count(case: str, size: Size) -> int:
@@ -282,8 +280,7 @@ def main(argv: list[str] | None = None) -> int:
               "ceiling": ceil, "rows": rows, "notes": notes, "profile": profile}
     text = markdown(report)
     print(text)
-    stem.with_suffix(".md").write_text(text, encoding="utf-8")
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    save_report(stem, report, text)
     print(f"saved {stem}.md and .json", file=sys.stderr)
     return 0
 

@@ -4,6 +4,8 @@ and the clock (warm-up, CUDA synchronisation, median of repeats, peak GPU memory
 
 from __future__ import annotations
 
+import json
+import platform
 import statistics
 import time
 from collections.abc import Callable
@@ -186,3 +188,20 @@ def ceiling(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, device: to
         torch.autograd.grad(score, xg)
 
     return measure(run, x.shape[0], device, repeats)
+
+
+def cpu_model() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    info = Path("/proc/cpuinfo")
+    if info.exists():
+        for line in info.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def save_report(stem: Path, report: dict, text: str) -> None:
+    """A bench's result as ``stem.md`` (the table people read) and ``stem.json`` (every figure)."""
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    stem.with_suffix(".md").write_text(text, encoding="utf-8")
+    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from common import IMAGENET_MEAN, IMAGENET_STD, SIZES, build_cnn, write_jpegs  # noqa: E402
+from common import IMAGENET_MEAN, IMAGENET_STD, SIZES, build_cnn, cpu_model, save_report, write_jpegs  # noqa: E402
 from xai_runs import CASES, preload, register_model  # noqa: E402
 
 BOUNDS = {"r": 0.99, "ig_completeness": 0.05, "top1": 0.99}
@@ -153,8 +152,7 @@ def main(argv=None) -> int:
         k = size.n_fast if c in FAST else args.slow_inputs
         samples = args.slow_samples if c in ("lime", "shap", "shap_gradient") and args.slow_samples else None
         rows.append(measure_case(c, models, size, x[:k], targets[:k], args.rounds if c in FAST else 1, samples))
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), "cpu")
+    cpu = cpu_model()
     report = {"date": started.isoformat(timespec="seconds"), "size_name": args.size, "model": size.cnn,
               "side": size.side, "batch": size.batch, "threads": torch.get_num_threads(), "rounds": args.rounds,
               "cpu": cpu, "top1": top1(models, x, size.batch), "rows": rows, "bounds": BOUNDS,
@@ -162,10 +160,7 @@ def main(argv=None) -> int:
                         *args.note]}
     text = markdown(report)
     print(text)
-    stem = args.out / f"fidelity-cpu-{args.size}-{started:%Y-%m-%d}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".md").write_text(text, encoding="utf-8")
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    save_report(args.out / f"fidelity-cpu-{args.size}-{started:%Y-%m-%d}", report, text)
     return 0
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime as dt
-import json
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
-from common import build_cnn, write_jpegs  # noqa: E402
+from common import build_cnn, cpu_model, save_report, write_jpegs  # noqa: E402
 from xai_runs import register_model  # noqa: E402
 
 # (label, module to patch, attribute): wrapped so their thread CPU time is summed.
@@ -144,17 +143,13 @@ def main(argv=None) -> int:
         for side in (int(s) for s in args.sides.split(",")):
             results, info = results_for(side, args.inputs, Path(tmp), spec, args.render_max_side)
             sizes[f"{side}"] = measure(results, info, args.repeats, Path(tmp) / f"w{side}")
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
-                if ln.startswith("model name")), "cpu")
+    cpu = cpu_model()
     report = {"date": started.isoformat(timespec="seconds"), "cpu": cpu, "repeats": args.repeats, "sizes": sizes,
               "render_max_side": args.render_max_side,
               "notes": args.note}
     text = markdown(report)
     print(text)
-    stem = args.out / f"writer-cpu-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}"
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".md").write_text(text, encoding="utf-8")
-    stem.with_suffix(".json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    save_report(args.out / f"writer-cpu-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}", report, text)
     return 0
 
 
