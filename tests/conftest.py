@@ -36,6 +36,17 @@ def frozen(model: nn.Module) -> nn.Module:
     return model
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """For tiny models (hidden size 16-32): a second thread only adds synchronisation, which on
+    a busy machine costs more than the matmuls (a tiny BERT's saliency: 0.01 s on one thread,
+    up to 1 s on two with the box loaded). Restored after the module."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def one_conv() -> nn.Module:
     torch.manual_seed(0)

@@ -148,7 +148,7 @@ def test_usage_errors_exit_2(six_digits, tmp_path):
     assert r.exit_code == 2 and "steps" in r.output
 
 
-def test_text_audit_scores_eraser_and_rationales(tmp_path):
+def test_text_audit_scores_eraser_and_rationales(tmp_path, one_thread):
     docs = tmp_path / "docs.jsonl"
     text = "The printer we bought today was awful."
     docs.write_text(json.dumps({"id": "a", "text": text, "rationale": [[text.index("awful"), len(text) - 1]]}) + "\n"
@@ -161,3 +161,41 @@ def test_text_audit_scores_eraser_and_rationales(tmp_path):
     assert m["relevance_mass"]["n"] == 1  # only the first line has a rationale
     lines = [json.loads(x) for x in (tmp_path / "o" / "audit.jsonl").read_text().splitlines()]
     assert len(lines[0]["methods"]["ig"]["curves"]["aopc"]["removed"]) == 5
+
+
+def test_text_audit_runs_the_sanity_checks_and_gates_them(tmp_path, one_thread):
+    """demo-text on the shipped texts: randomisation and max-sensitivity per gradient method;
+    LIME's max-sensitivity is not measured, with its reason in audit.json and the skipped check."""
+    gate = tmp_path / "gate.toml"
+    gate.write_text("[ig.randomisation_last_similarity]\nmax = 0.5\n\n"
+                    "[saliency.max_sensitivity]\nmax = 0.0\n\n"  # any change at all fails: exit 4
+                    "[lime.max_sensitivity]\nmax = 1.0\n")
+    r = runner.invoke(app, ["audit", "--model", "demo-text", "--method", "ig,saliency,lime", "--param", "ig.steps=8",
+                            "--param", "lime.n_samples=50", "--param", "audit.metrics=randomisation,stability",
+                            "--workers", "0", "--quiet", str(ROOT / "sample_texts"), "--gate", str(gate),
+                            "--out", str(tmp_path / "o")])
+    assert r.exit_code == 4, r.output
+    doc = json.loads((tmp_path / "o" / "audit.json").read_text())
+    n = doc["counts"]["ok"]
+    assert n == 9 and doc["sample"]["indices"] == list(range(n))  # fewer inputs than audit.sample=16: all of them
+    assert doc["sample"]["randomisation_blocks"][0] == "hf.classifier"
+    assert doc["sample"]["randomisation_blocks"][-1] == "hf.bert.embeddings"
+    for method in ("ig", "saliency"):
+        m = doc["metrics"][method]
+        for metric in ("randomisation_similarity", "randomisation_last_similarity", "max_sensitivity"):
+            assert m[metric]["n"] == n and "reason" not in m[metric], (method, metric)
+        assert m["randomisation_last_similarity"]["mean"] < 0.5  # the maps follow the weights
+        assert 0 < m["max_sensitivity"]["mean"] < 0.5  # and barely move within the noise ball
+    lime = doc["metrics"]["lime"]
+    assert lime["randomisation_similarity"]["n"] == n
+    assert lime["max_sensitivity"]["n"] == 0 and "hiding words" in lime["max_sensitivity"]["reason"]
+    assert doc["sample"]["not_measured"]["lime"]["max_sensitivity"] == lime["max_sensitivity"]["reason"]
+    checks = {c["name"]: c for c in doc["gate"]["checks"]}
+    assert checks["ig.randomisation_last_similarity.max"]["passed"] is True
+    assert checks["saliency.max_sensitivity.max"]["passed"] is False
+    skipped = checks["lime.max_sensitivity.max"]
+    assert skipped["passed"] is None and "hiding words" in skipped["message"]
+    failed = [c.get("name") for c in ET.parse(tmp_path / "o" / "junit.xml").getroot().findall(".//testcase")
+              if c.find("failure") is not None]
+    assert failed == ["saliency.max_sensitivity.max"]
+    assert "lime max_sensitivity: not measured" in (tmp_path / "o" / "summary.md").read_text()

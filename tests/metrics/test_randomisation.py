@@ -67,6 +67,11 @@ def test_spearman_and_sample_helpers():
     expected = [spearmanr(a[i], b[i])[0] for i in range(4)]
     np.testing.assert_allclose(spearman_rows(a, b), expected, rtol=1e-10)
     assert np.isnan(spearman_rows(np.zeros((1, 5)), b[:1, :5]))[0]
+    # Rows of different lengths (a padded text batch): each row ranked over its own entries only.
+    mask = np.arange(30)[None] < np.array([[30], [12], [20], [3]])
+    padded_a, padded_b = np.where(mask, a, 0.0), np.where(mask, b, 5.0)
+    expected = [spearmanr(a[i, mask[i]], b[i, mask[i]])[0] for i in range(4)]
+    np.testing.assert_allclose(spearman_rows(padded_a, padded_b, mask), expected, rtol=1e-10)
     s = sample_indices(100, 16, seed=1)
     assert len(s) == 16 and (np.diff(s) > 0).all() and (s == sample_indices(100, 16, seed=1)).all()
     assert sample_indices(5, 16).tolist() == [0, 1, 2, 3, 4]

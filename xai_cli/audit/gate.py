@@ -190,7 +190,7 @@ def _evaluate(c: Check, audit: Mapping, baseline: Mapping | None) -> CheckResult
 
     summary = audit.get(c.method, {}).get(c.metric)
     if not summary or not summary.get("n") or _missing(summary.get("mean")):
-        return result(None, None, f"{c.method} {c.metric}: not measured in this audit")
+        return result(None, None, f"{c.method} {c.metric}: {(summary or {}).get('reason') or 'not measured in this audit'}")
     upper = c.kind in ("max", "max_increase")  # the check bounds the value from above
     key = "mean" if c.compare == "mean" else ("ci_high" if upper else "ci_low")
     value = summary.get(key)

@@ -66,7 +66,7 @@ def _image(results: list[ItemResult], ctx: Context, out: list[Scores]) -> None:
     s, names = ctx.settings, [m.name for m in ctx.methods]
     per_method = [[first_maps(r)[name] for r in results] for name in names]
     if s.wants("faithfulness"):
-        x = torch.stack([r.item.tensor for r in results]).to(ctx.device)  # (N, C, H, W)
+        x = _collate(results, ctx)  # (N, C, H, W)
         n = len(results)
         # Every method's maps in one call: the perturbed rows of all of them share forward passes.
         maps = torch.stack([torch.from_numpy(np.asarray(m.scores, dtype=np.float32)) for ms in per_method for m in ms])
@@ -87,7 +87,7 @@ def _image(results: list[ItemResult], ctx: Context, out: list[Scores]) -> None:
     if s.wants("road"):
         from xai_cli.metrics.road import road
 
-        x = torch.stack([r.item.tensor for r in results]).to(ctx.device)
+        x = _collate(results, ctx)
         for name, ms in zip(names, per_method):
             maps = torch.stack([torch.from_numpy(np.asarray(m.scores, dtype=np.float32)) for m in ms])
             values = road(ctx.model, x, maps, torch.tensor([m.target.index for m in ms]), noise=s.road_noise,
@@ -115,10 +115,7 @@ def _text(results: list[ItemResult], ctx: Context, out: list[Scores]) -> None:
     s = ctx.settings
     items = [r.item for r in results]
     if s.wants("faithfulness"):
-        from xai_cli.methods.text._base import TokenBatch
-
-        batch = TokenBatch.from_lists([it.input_ids for it in items], [it.word_ids for it in items],
-                                      ctx.model.pad_id, ctx.device)
+        batch = _collate(results, ctx)
         width = batch.input_ids.shape[1]
         for method in ctx.methods:
             ms = [first_maps(r)[method.name] for r in results]
@@ -149,34 +146,74 @@ def _text(results: list[ItemResult], ctx: Context, out: list[Scores]) -> None:
                     "relevance_rank": _num(loc.relevance_rank_accuracy(a, gt)[0])})
 
 
-def score_sample(xs: torch.Tensor, targets: torch.Tensor, seeds: list[int], ctx: Context
-                 ) -> tuple[dict[str, dict[str, np.ndarray]], list[str]]:
-    """Randomisation and max-sensitivity of every method on the sampled inputs (images only).
+def model_input(item, modality: str):
+    """What the model takes of a decoded item and nothing more: the (C, H, W) tensor, or (ids,
+    word ids). The audit keeps these for its sample until the run ends, not the decoded originals."""
+    return item.tensor if modality == "image" else (item.input_ids, item.word_ids)
+
+
+def collate(inputs: list, ctx: Context):
+    """Inputs kept by :func:`model_input` -> the model's input on its device: (N, C, H, W) or a ``TokenBatch``."""
+    if ctx.modality == "image":
+        return torch.stack(inputs).to(ctx.device)
+    from xai_cli.methods.text._base import TokenBatch
+
+    return TokenBatch.from_lists([ids for ids, _ in inputs], [w for _, w in inputs], ctx.model.pad_id, ctx.device)
+
+
+def _collate(results: list[ItemResult], ctx: Context):
+    return collate([model_input(r.item, ctx.modality) for r in results], ctx)
+
+
+SampleScores = tuple[dict[str, dict[str, np.ndarray]], list[str], dict[str, dict[str, str]]]
+
+
+def score_sample(inputs: list, targets: torch.Tensor, seeds: list[int], ctx: Context) -> SampleScores:
+    """Randomisation and max-sensitivity of every method on the sampled inputs, images or texts.
+
+    Text maps are compared over the tokens of words (padding and special tokens left out: IG and
+    transformer attribution give special tokens exactly 0, ties that would agree at every step);
+    max-sensitivity perturbs the word embeddings (``metrics.stability.token_max_sensitivity``),
+    so methods that hide words instead get no value and a reason.
+
+    Args:
+        inputs: The sample, as :func:`model_input` keeps it.
+        targets: (n,) the classes their maps explained.
+        seeds: One per input, for the noise of max-sensitivity.
+        ctx: The model, methods and settings.
 
     Returns:
-        ``({method: {metric: (n,) values}}, the cascade's blocks)``.
+        ``({method: {metric: (n,) values}}, the cascade's blocks, {method: {metric: why not measured}})``.
     """
     from xai_cli.metrics.explainers import method_explainer
     from xai_cli.metrics.randomisation import cascade_blocks, model_randomisation
-    from xai_cli.metrics.stability import max_sensitivity
+    from xai_cli.metrics.stability import max_sensitivity, token_max_sensitivity
 
-    s = ctx.settings
-    xs, targets = xs.to(ctx.device), targets.to(ctx.device)
+    s, text = ctx.settings, ctx.modality == "text"
+    x, targets = collate(inputs, ctx), targets.to(ctx.device)
+    compared = (x.word_ids >= 0) if text else None  # (N, T) for text
+    sensitivity = token_max_sensitivity if text else max_sensitivity
     out: dict[str, dict[str, np.ndarray]] = {}
+    reasons: dict[str, dict[str, str]] = {}
     blocks = cascade_blocks(ctx.model)
     for method in ctx.methods:
-        explain = method_explainer(method.name, method.params, ctx.normalization)
-        base = explain(ctx.model, xs, targets)
+        explain = method_explainer(method.name, method.params, ctx.normalization, ctx.modality)
+        base = explain(ctx.model, x, targets)
         values: dict[str, np.ndarray] = {}
         if s.wants("randomisation"):
-            values.update(model_randomisation(explain, ctx.model, xs, targets, blocks=blocks,
-                                              seed=s.randomisation_seed, maps=base).metrics())
-        if s.wants("stability"):
-            values["max_sensitivity"] = max_sensitivity(explain, ctx.model, xs, targets, radius=s.radius,
-                                                        n_samples=s.stability_samples, seeds=seeds, maps=base,
-                                                        inputs_per_explain=max(len(xs), 64))
+            values.update(model_randomisation(explain, ctx.model, x, targets, blocks=blocks, seed=s.randomisation_seed,
+                                              maps=base, mask=compared).metrics())
+        if s.wants("stability") and text and not method.takes_embeddings:
+            values["max_sensitivity"] = np.full(len(inputs), np.nan)
+            reasons.setdefault(method.name, {})["max_sensitivity"] = (
+                f"{method.name} explains text by hiding words (token ids); max-sensitivity perturbs the word "
+                "embeddings, which it cannot take")
+        elif s.wants("stability"):
+            values["max_sensitivity"] = sensitivity(explain, ctx.model, x, targets, radius=s.radius,
+                                                    n_samples=s.stability_samples, seeds=seeds, maps=base,
+                                                    inputs_per_explain=max(len(inputs), 64))
         out[method.name] = values
-    return out, blocks
+    return out, blocks, reasons
 
 
 def _num(v) -> float | None:

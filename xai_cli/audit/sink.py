@@ -8,7 +8,9 @@ each result is passed on after scoring, its rank-1 maps carrying their scores in
 ``details["audit"]``, so explain's records hold them too.
 
 Ok results are scored ``inputs_per_score`` at a time; randomisation and stability run at the
-end on a sample of inputs chosen by seed from the run's input list when the run opens.
+end on a sample of inputs chosen by seed from the run's input list when the run opens (images
+and texts alike); a metric that cannot apply to a method has n = 0 and a ``reason`` beside its
+aggregate in audit.json (e.g. max-sensitivity of text LIME), which a gate check reports as skipped.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import torch
 from xai_cli import __version__
 from xai_cli.audit.gate import Check, CheckResult, evaluate_gate, gate_failed
 from xai_cli.audit.junit import junit_xml
-from xai_cli.audit.scoring import Context, first_maps, score_batch, score_sample
+from xai_cli.audit.scoring import Context, first_maps, model_input, score_batch, score_sample
 from xai_cli.audit.summary import summary_markdown
 from xai_cli.core.engine import item_seed
 from xai_cli.core.results import ItemResult, RunInfo, RunSummary
@@ -93,7 +95,8 @@ class AuditSink(Sink):
         self._curves: dict[str, dict[str, dict[str, np.ndarray]]] = {m.name: {} for m in ctx.methods}
         self._curve_n: dict[str, dict[str, int]] = {m.name: {} for m in ctx.methods}
         self._sample: set[int] = set()
-        self._sampled: list[tuple[int, str, torch.Tensor, int, int]] = []  # index, rel, x, target, seed
+        self._sampled: list[tuple[int, str, object, int, int]] = []  # index, rel, model input, target, seed
+        self._reasons: dict[str, dict[str, str]] = {}  # method -> metric -> why it has no value
         self._scored = 0
         self._seconds = {"score_seconds": 0.0, "sample_seconds": 0.0}
         self._run: RunInfo | None = None
@@ -106,7 +109,7 @@ class AuditSink(Sink):
         self._run = run
         atomic.remove_stale_temps(self.out)
         s = self.ctx.settings
-        if self.ctx.modality == "image" and s.sample and (s.wants("randomisation") or s.wants("stability")):
+        if s.sample and (s.wants("randomisation") or s.wants("stability")):
             self._sample = set(sample_indices(len(run.files), s.sample, run.config.seed).tolist())
         if self.inner is not None:
             self.inner.open(run)  # first: it clears stale temporary files, which would take ours too
@@ -154,7 +157,7 @@ class AuditSink(Sink):
                     for name, m in maps.items():
                         m.details = {**m.details, "audit": line["methods"][name]}
                 if r.index in self._sample:
-                    self._sampled.append((r.index, str(r.rel), r.item.tensor, next(iter(maps.values())).target.index,
+                    self._sampled.append((r.index, str(r.rel), model_input(r.item, self.ctx.modality), next(iter(maps.values())).target.index,
                                           item_seed(self._run.config.seed, r.sha256)))
             self._lines.write(json.dumps(line, ensure_ascii=False, allow_nan=False) + "\n")
             if self.inner is not None:
@@ -174,16 +177,16 @@ class AuditSink(Sink):
     def _score_sample(self) -> dict:
         if not self._sampled:
             return {}
-        xs = torch.stack([s[2] for s in self._sampled])
         targets = torch.tensor([s[3] for s in self._sampled])
         t0 = time.perf_counter()
-        values, blocks = score_sample(xs, targets, [s[4] for s in self._sampled], self.ctx)
+        values, blocks, self._reasons = score_sample([s[2] for s in self._sampled], targets,
+                                                     [s[4] for s in self._sampled], self.ctx)
         self._seconds["sample_seconds"] += time.perf_counter() - t0
         for name, metrics in values.items():
             for metric, v in metrics.items():
                 self._values[name].setdefault(metric, []).extend(float(x) for x in v)
         return {"indices": [s[0] for s in self._sampled], "inputs": [s[1] for s in self._sampled],
-                "randomisation_blocks": blocks,
+                "randomisation_blocks": blocks, "not_measured": self._reasons or None,
                 "values": {name: {m: [_json(x) for x in v] for m, v in metrics.items()} for name, metrics in values.items()}}
 
     # -- the run's files ---------------------------------------------------------------------
@@ -191,6 +194,9 @@ class AuditSink(Sink):
     def _write(self, summary: RunSummary, sample: dict) -> AuditReport:
         run = self._run
         metrics = aggregate({m: v for m, v in self._values.items()}, seed=run.config.seed)
+        for method, reasons in self._reasons.items():
+            for metric, reason in reasons.items():
+                metrics[method][metric]["reason"] = reason
         results = evaluate_gate(self.checks, metrics, self.baseline) if self.checks else []
         report = AuditReport(self.out, metrics, results, summary)
         settings = self.ctx.settings

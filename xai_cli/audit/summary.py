@@ -28,6 +28,10 @@ def summary_markdown(audit: Mapping[str, Mapping[str, Mapping]], results: Iterab
             arrow = "" if info is None else ("↑" if info.higher_is_better else "↓")
             lines.append(f"| {method} | {metric} | {arrow} | {_f(s.get('mean'))} | {_f(s.get('median'))} | "
                          f"{_f(s.get('p10'))} | [{_f(s.get('ci_low'))}, {_f(s.get('ci_high'))}] | {s.get('n', 0)} |")
+    why = [f"- {method} {metric}: not measured ({s['reason']})" for method, metrics in audit.items()
+           for metric, s in metrics.items() if s.get("reason")]
+    if why:
+        lines += [""] + why
     results = list(results)
     if results:
         failed = [r for r in results if r.passed is False and r.severity == "fail"]

@@ -36,7 +36,7 @@ METRICS: dict[str, MetricInfo] = {
     "relevance_rank": MetricInfo(True, "top-K pixels inside the K-pixel mask (Arras et al. 2022)"),
     "randomisation_similarity": MetricInfo(False, "rank correlation of |map| with the randomised models', mean over the cascade (Adebayo et al. 2018)"),
     "randomisation_last_similarity": MetricInfo(False, "the same, with every block randomised"),
-    "max_sensitivity": MetricInfo(False, "max relative change of the map under 0.02 noise (Yeh et al. 2019)"),
+    "max_sensitivity": MetricInfo(False, "max relative change of the map under noise of radius 0.02 (text: x the embeddings' std; Yeh et al. 2019)"),
     "road_morf": MetricInfo(False, "ROAD: probability with the most relevant pixels imputed, mean over 10-90 % (Rong et al. 2022)"),
     "road_lerf": MetricInfo(True, "ROAD: probability with the least relevant pixels imputed"),
     "road_gain": MetricInfo(True, "ROAD: road_lerf minus road_morf"),

@@ -11,13 +11,9 @@ CPU = torch.device("cpu")
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """The text models here are tiny (hidden size 16-32): a second thread only adds synchronisation,
-    which on a busy machine costs more than the matmuls. Restored after each module."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _text_one_thread(one_thread):
+    """Every text test runs on one thread (see ``one_thread`` in tests/conftest.py)."""
     yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="session")

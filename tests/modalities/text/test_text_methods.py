@@ -158,3 +158,27 @@ def test_finite_batch_invariant_seeded_and_no_hooks_left(name, demo_text):
     with pytest.raises(Exception):
         method.explain(batch, torch.tensor([0, 99, 1]), seeds)  # class 99 does not exist
     assert hooks() == before
+
+
+@pytest.mark.parametrize("name", TEXT_METHODS)
+def test_given_embeddings_are_explained_or_refused(name, demo_text):
+    """Max-sensitivity feeds noisy word embeddings: a method either explains exactly those (the
+    ids' own embeddings give the ids' map; noisy ones another map) or refuses, never ignores them."""
+    cls, model = all_methods("text")[name], demo_text.module
+    _, batch = tokenise(demo_text, TEXTS)
+    targets, seeds = torch.tensor([0, 1, 1]), [7, 8, 9]
+    method = cls(model, _cheap(cls))
+    with torch.no_grad():
+        embeds = model.embed(batch.input_ids)  # (N, T, D)
+    given = dataclasses.replace(batch, embeds=embeds)
+    if not cls.takes_embeddings:
+        assert name in ("lime", "shap", "counterfactual")  # they hide words by token id
+        with pytest.raises(ValueError, match="token ids"):
+            method.explain(given, targets, seeds)
+        return
+    own = method.explain(batch, targets, seeds).maps
+    torch.testing.assert_close(method.explain(given, targets, seeds).maps, own, rtol=1e-5, atol=1e-7)
+    noise = 0.5 * model.embedding_scale() * torch.randn(embeds.shape, generator=torch.Generator().manual_seed(0))
+    noisy = method.explain(dataclasses.replace(batch, embeds=embeds + noise), targets, seeds).maps
+    assert not torch.allclose(noisy, own, rtol=1e-3, atol=1e-6)
+    assert all(noisy[i, n:].abs().sum() == 0 for i, n in enumerate(batch.lengths()))

@@ -34,11 +34,15 @@ class TokenBatch:
         input_ids: (N, T) int64, padded with the model's pad id.
         attention_mask: (N, T) int64, 1 on real tokens.
         word_ids: (N, T) int64, the word (0..W_i - 1) of each token; -1 on special tokens and padding.
+        embeds: (N, T, D) word embeddings to explain instead of ``embed(input_ids)`` (e.g. the
+            noisy copies of max-sensitivity), for the methods that take them
+            (``takes_embeddings``); None: the embeddings of the ids.
     """
 
     input_ids: torch.Tensor
     attention_mask: torch.Tensor
     word_ids: torch.Tensor
+    embeds: torch.Tensor | None = None
 
     @classmethod
     def from_lists(cls, ids: list[list[int]], word_ids: list[list[int]], pad_id: int,
@@ -56,7 +60,14 @@ class TokenBatch:
         return self.input_ids.shape[0]
 
     def to(self, device: torch.device | str) -> TokenBatch:
-        return TokenBatch(self.input_ids.to(device), self.attention_mask.to(device), self.word_ids.to(device))
+        return TokenBatch(self.input_ids.to(device), self.attention_mask.to(device), self.word_ids.to(device),
+                          None if self.embeds is None else self.embeds.to(device))
+
+    def rows(self, index: torch.Tensor, embeds: torch.Tensor | None = None) -> TokenBatch:
+        """The documents ``index`` (B,) (repeats allowed), carrying ``embeds`` (B, T, D) if given."""
+        index = index.to(self.input_ids.device)
+        return TokenBatch(self.input_ids[index], self.attention_mask[index], self.word_ids[index],
+                          None if embeds is None else embeds.to(self.input_ids.device))
 
     def lengths(self) -> list[int]:
         return self.attention_mask.sum(1).tolist()
@@ -75,10 +86,14 @@ class TextMethod(Method):
 
     Attributes:
         word_merge: How a word's score is made from its tokens' ("sum", or "l2" for norms).
+        takes_embeddings: The method explains ``batch.embeds`` when a batch carries them
+            (gradient and attention methods); methods that hide words work on token ids and
+            refuse such a batch rather than ignore the embeddings.
     """
 
     modalities: ClassVar[tuple[str, ...]] = ("text",)
     word_merge: str = "sum"
+    takes_embeddings: ClassVar[bool] = False
 
     def explain(self, batch: TokenBatch, targets: torch.Tensor, seeds: list[int] | None = None) -> Explanation:
         """Explain ``model(batch)[i, targets[i]]`` for each item i.
@@ -93,10 +108,19 @@ class TextMethod(Method):
         """
         if len(batch) != targets.shape[0]:
             raise ValueError(f"{len(batch)} inputs but {targets.shape[0]} targets")
+        if batch.embeds is not None and not self.takes_embeddings:
+            raise ValueError(f"{self.name} explains token ids, not embeddings")
         seeds = seeds if seeds is not None else [0] * len(batch)
         out = self._explain(batch, targets.to(batch.input_ids.device), seeds)
         out.maps = out.maps.detach().float()
         return out
+
+    def embeddings(self, batch: TokenBatch) -> torch.Tensor:
+        """(N, T, D) the batch's word embeddings (``batch.embeds``, else the ids'), detached."""
+        if batch.embeds is not None:
+            return batch.embeds.detach()
+        with torch.no_grad():
+            return self.model.embed(batch.input_ids)
 
     def predict(self, batch: TokenBatch) -> torch.Tensor:
         """(N, classes) softmax probabilities of the model on ``batch`` (no gradients)."""

@@ -29,10 +29,12 @@ class TextAttention(TextMethod):
     summary = "attention rollout (or last-layer attention) from the [CLS] token to every token; not class-specific"
     paper = "Abnar & Zuidema 2020, arXiv:2005.00928"
     Params = AttentionParams
+    takes_embeddings = True
 
     def _explain(self, batch, targets, seeds):
         with torch.no_grad():
-            attentions, logits = self.model.attentions(batch.input_ids, batch.attention_mask)  # L x (N, H, T, T)
+            attentions, logits = self.model.attentions(batch.input_ids, batch.attention_mask,
+                                                       embeds=batch.embeds)  # L x (N, H, T, T)
         check_targets(targets, logits.shape[1])  # not used, but a wrong class is still an error
         if not attentions:
             raise MethodError("the model returned no attention weights", "load it with attn_implementation='eager'")

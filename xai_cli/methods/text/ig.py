@@ -8,7 +8,8 @@ equally for every point of the path) and b the embeddings of the baseline docume
 
 with f the target logit and (a_k, w_k) the image IG's quadrature rule. The baseline keeps the
 special tokens ([CLS], [SEP]) and replaces every other token by ``[PAD]`` (Captum's BERT
-tutorial) or ``[MASK]``, so special tokens get exactly 0. Completeness, sum_t IG_t = f(e) -
+tutorial) or ``[MASK]``, so special tokens get exactly 0 (given embeddings, e.g. noisy copies,
+the baseline keeps the special tokens' given embeddings). Completeness, sum_t IG_t = f(e) -
 f(b), is checked per item and reported, as for images.
 """
 
@@ -53,25 +54,28 @@ class TextIntegratedGradients(TextMethod):
     paper = "Sundararajan et al. 2017, arXiv:1703.01365"
     signed = True
     Params = TextIGParams
+    takes_embeddings = True
 
     def _explain(self, batch, targets, seeds):
         maps = torch.zeros(batch.input_ids.shape, dtype=torch.float32, device=batch.input_ids.device)  # (N, T)
         details = []
         for i in range(len(batch)):  # per item, on its own tokens: no padding enters its path
             ids, word_ids = batch.item(i)  # (1, L), (L,)
-            attr, f_x, f_b = self.attribute(ids, word_ids, targets[i])  # (L,)
+            embeds = None if batch.embeds is None else batch.embeds[i:i + 1, :ids.shape[1]]  # (1, L, D)
+            attr, f_x, f_b = self.attribute(ids, word_ids, targets[i], embeds)  # (L,)
             maps[i, :attr.shape[0]] = attr.float()
             details += completeness(attr[None], f_x.view(1), f_b.view(1))
         return Explanation(maps, details, warnings=incompleteness(details, self.params.steps, "texts"))
 
-    def attribute(self, ids: torch.Tensor, word_ids: torch.Tensor, target: torch.Tensor
-                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def attribute(self, ids: torch.Tensor, word_ids: torch.Tensor, target: torch.Tensor,
+                  embeds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Per-token IG of one document.
 
         Args:
             ids: (1, L) token ids.
             word_ids: (L,), -1 on special tokens.
             target: () class index.
+            embeds: (1, L, D) embeddings to explain instead of the ids' own.
 
         Returns:
             ``(attributions (L,) float64, f(x) (), f(baseline) ())``.
@@ -80,7 +84,8 @@ class TextIntegratedGradients(TextMethod):
         fill = model.pad_id if p.baseline == "pad" else model.mask_id
         base_ids = torch.where(word_ids[None] >= 0, fill, ids)  # (1, L): special tokens kept
         with torch.no_grad():
-            x, b = model.embed(ids), model.embed(base_ids)  # (1, L, D)
+            x = model.embed(ids) if embeds is None else embeds.detach()  # (1, L, D)
+            b = torch.where((word_ids >= 0)[None, :, None], model.embed(base_ids), x)  # (1, L, D)
             attn = torch.ones_like(ids)  # (1, L)
             logits = model.forward_embeds(torch.cat([x, b]), attn.expand(2, -1)).float()  # (2, C)
         check_targets(target.view(1), logits.shape[1])

@@ -38,6 +38,7 @@ class TextSaliency(TextMethod):
     summary = "norm of the class score's gradient at each token's embedding (or gradient x embedding)"
     paper = "Simonyan et al. 2013, arXiv:1312.6034; Li et al. 2016, arXiv:1506.01066"
     Params = TextSaliencyParams
+    takes_embeddings = True
 
     def __init__(self, model, params=None, normalization=None) -> None:
         super().__init__(model, params, normalization)
@@ -46,9 +47,7 @@ class TextSaliency(TextMethod):
 
     def _explain(self, batch, targets, seeds):
         attn = batch.attention_mask  # (N, T)
-        with torch.no_grad():
-            x = self.model.embed(batch.input_ids)  # (N, T, D)
-        x.requires_grad_(True)
+        x = self.embeddings(batch).requires_grad_(True)  # (N, T, D)
         with torch.enable_grad():
             logits = self.model.forward_embeds(x, attn)  # (N, C)
             check_targets(targets, logits.shape[1])

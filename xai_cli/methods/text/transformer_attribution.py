@@ -23,10 +23,10 @@ class TextTransformerAttribution(TextMethod):
     summary = "class-specific relevance: attention weighted by its gradient, rolled out through the layers"
     paper = "Chefer et al. 2021, arXiv:2103.15679 (ICCV); arXiv:2012.09838 (CVPR)"
     Params = NoParams
+    takes_embeddings = True
 
     def _explain(self, batch, targets, seeds):
-        with torch.no_grad():
-            embeds = self.model.embed(batch.input_ids)  # (N, T, D)
+        embeds = self.embeddings(batch)  # (N, T, D)
         _, attentions, grads = attention_and_gradients(
             self.model, embeds, targets, forward=lambda x: self.model.forward_embeds(x, batch.attention_mask))
         relevance = chefer_relevance(attentions, grads)  # (N, T, T)

@@ -32,10 +32,16 @@ class TextClassifier(nn.Module):
         """(N, T, D) word embeddings -> (N, classes) logits: the function IG and saliency differentiate."""
         return self.hf(inputs_embeds=embeds, attention_mask=attention_mask).logits
 
-    def attentions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None
-                   ) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """One (N, heads, T, T) softmax attention tensor per layer (first layer first), and the logits."""
-        out = self.hf(input_ids=input_ids, attention_mask=attention_mask, output_attentions=True)
+    def embedding_scale(self) -> float:
+        """The standard deviation of the word-embedding matrix: the unit of noise in embedding space."""
+        return float(self.hf.get_input_embeddings().weight.detach().float().std())
+
+    def attentions(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                   embeds: torch.Tensor | None = None) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """One (N, heads, T, T) softmax attention tensor per layer (first layer first), and the
+        logits; of ``embeds`` (N, T, D) instead of the ids' embeddings when given."""
+        inputs = {"input_ids": input_ids} if embeds is None else {"inputs_embeds": embeds}
+        out = self.hf(**inputs, attention_mask=attention_mask, output_attentions=True)
         return [a for a in (out.attentions or ()) if a is not None], out.logits
 
 
