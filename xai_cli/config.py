@@ -48,7 +48,7 @@ class RunConfig:
     writer_threads: int | None = None  # None: half the cores, at least 1
     seed: int = 0
     save_raw: bool = False
-    render_max_side: int = 768  # longest side of the input as drawn: side by side, a picture is at most ~1.7k x 0.9k px
+    render_max_side: int = 512  # longest side of the input as drawn: side by side, a picture is at most ~1.2k x 0.6k px
     overlay: str = "side-by-side"  # the input next to the map over its grey copy; "blend": the map only
     cmap: str = "turbo"  # colour map of non-negative maps (signed ones: red for, blue against)
     scale: str = "input"  # "run": one colour scale per method for the whole run (see sinks/files/scale.py)
