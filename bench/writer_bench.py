@@ -30,6 +30,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))
 
 from common import build_cnn, cpu_model, save_report, write_jpegs  # noqa: E402
 from xai_runs import register_model  # noqa: E402
+from xai_cli.config import RunConfig  # noqa: E402
 
 # (label, module to patch, attribute): wrapped so their thread CPU time is summed.
 STAGES = [
@@ -66,13 +67,14 @@ def timed_stages(totals: dict[str, float]):
         yield
 
 
-def results_for(side: int, n: int, folder: Path, spec: str, max_side: int = 2048):
+def results_for(side: int, n: int, folder: Path, spec: str, max_side: int | None = None):
     from xai_cli import api, console
 
     console.configure(quiet=True)
     files = write_jpegs(folder / f"in{side}", n, side)
     cfg = api.RunConfig(model=spec, methods=("gradcam", "ig"), inputs=tuple(files), workers=0, device="cpu",
-                        batch_size=n, params={"ig": {"steps": 4}}, render_max_side=max_side)
+                        batch_size=n, params={"ig": {"steps": 4}},
+                        **({"render_max_side": max_side} if max_side else {}))
     session = __import__("xai_cli.runner", fromlist=["prepare"]).prepare(cfg)
     return list(api.explain(cfg)), session.info
 
@@ -129,8 +131,8 @@ def main(argv=None) -> int:
     p.add_argument("--sides", default="256,1024", help="photo sides (256: the 224² model input's photo)")
     p.add_argument("--inputs", type=int, default=4)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--render-max-side", type=int, default=2048,
-                   help="RunConfig.render_max_side (pictures are shrunk to this; 2048 is the default)")
+    p.add_argument("--render-max-side", type=int, default=None,
+                   help="RunConfig.render_max_side (pictures are shrunk to this; default: the run's default)")
     p.add_argument("--tag", default="", help="suffix of the result files (e.g. before/after)")
     p.add_argument("--note", action="append", default=[])
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
@@ -145,7 +147,7 @@ def main(argv=None) -> int:
             sizes[f"{side}"] = measure(results, info, args.repeats, Path(tmp) / f"w{side}")
     cpu = cpu_model()
     report = {"date": started.isoformat(timespec="seconds"), "cpu": cpu, "repeats": args.repeats, "sizes": sizes,
-              "render_max_side": args.render_max_side,
+              "render_max_side": args.render_max_side or RunConfig.render_max_side,
               "notes": args.note}
     text = markdown(report)
     print(text)

@@ -149,7 +149,7 @@ STAGES = [
     ("    overlay", "render/heatmap.py", "overlay"),
     ("    fonts (load_default)", "render/heatmap.py", "_font"),
     ("    colour bar", "render/heatmap.py", "_colour_bar"),
-    ("  encode_png", "render/heatmap.py", "encode_png"),
+    ("  encode_png", "render/png.py", "encode_png"),
     ("  atomic.write_bytes (PNG + JSON)", "sinks/files/atomic.py", "write_bytes"),
     ("    of which os.fsync", "~", "<built-in method posix.fsync>"),
     ("  atomic.write_json (dumps + write)", "sinks/files/atomic.py", "write_json"),

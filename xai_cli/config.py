@@ -19,6 +19,7 @@ from pathlib import Path
 from xai_cli.errors import ConfigError, did_you_mean
 
 OVERLAYS = ("side-by-side", "blend")  # render.heatmap.OVERLAYS
+DECODES = ("cpu", "device")  # where JPEGs are decoded (modalities/image/device_decode.py)
 CMAPS = ("turbo", "viridis", "inferno", "gray")  # render.colormap.SEQUENTIAL
 SCALES = ("input", "run")
 MAX_TOP_K = 50  # more targets per input is clamped (with a warning): 50 pictures per method per input
@@ -45,10 +46,11 @@ class RunConfig:
     device: str = "auto"
     precision: str = "fp32"  # the model's forward/backward: fp32, or bf16 autocast (maps and statistics stay fp32)
     workers: int | None = None  # None: one per spare core (at most 8)
+    decode: str = "cpu"  # "device": JPEGs decoded on the run's device (nvJPEG on a GPU), the rest on the CPU
     writer_threads: int | None = None  # None: half the cores, at least 1
     seed: int = 0
     save_raw: bool = False
-    render_max_side: int = 768  # longest side of the input as drawn: side by side, a picture is at most ~1.7k x 0.9k px
+    render_max_side: int = 512  # longest side of the input as drawn: side by side, a picture is at most ~1.2k x 0.6k px
     overlay: str = "side-by-side"  # the input next to the map over its grey copy; "blend": the map only
     cmap: str = "turbo"  # colour map of non-negative maps (signed ones: red for, blue against)
     scale: str = "input"  # "run": one colour scale per method for the whole run (see sinks/files/scale.py)
@@ -77,7 +79,7 @@ class RunConfig:
             raise ConfigError(f"unknown precision {self.precision!r}", f"use {' or '.join(PRECISIONS)}")
         if self.top_k < 1:
             raise ConfigError(f"top_k must be at least 1, not {self.top_k}")
-        for key, choices in (("overlay", OVERLAYS), ("cmap", CMAPS), ("scale", SCALES)):
+        for key, choices in (("overlay", OVERLAYS), ("cmap", CMAPS), ("scale", SCALES), ("decode", DECODES)):
             if getattr(self, key) not in choices:
                 raise ConfigError(f"bad {{opt:{key}}} {getattr(self, key)!r}", f"use one of: {', '.join(choices)}")
         if self.render_max_side < 64:
@@ -107,10 +109,11 @@ class RunConfig:
     def output_key(self) -> str:
         """A hash of the settings that change an input's outputs (not paths, batch or device)."""
         keep = ("model", "weights", "labels", "methods", "params", "target", "top_k", "seed", "save_raw", "render_max_side",
-                "overlay", "cmap", "scale", "precision")
+                "overlay", "cmap", "scale", "precision", "decode")
         d = {k: v for k, v in self.to_dict().items() if k in keep}
-        if d["precision"] == "fp32":
-            del d["precision"]  # the default leaves the keys of earlier runs unchanged (they resume)
+        for key, default in (("precision", "fp32"), ("decode", "cpu")):
+            if d[key] == default:
+                del d[key]  # the default leaves the keys of earlier runs unchanged (they resume)
         return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 

@@ -231,7 +231,7 @@ def batches(session: Session, resume: DoneCheck | None = None,
         yield from ray_batches(session, resume, reporter)
         return
     workers = default_workers() if cfg.workers is None else cfg.workers
-    decode = session.modality.decoder(session.loaded)
+    decode = session.modality.decoder(session.loaded, cfg.decode)
     engine.on_method = lambda name, i, k, n: reporter.step(f"{name} done on a batch of {n} ({i}/{k} methods)")
     said: set[str] = set()  # a method's warning is reported once per run, not once per batch
     loader = iter_batches(files, decode, cfg.batch_size, workers, engine.device.type == "cuda", resume, session.todo)

@@ -28,11 +28,19 @@ def _strip(obj):
     return obj
 
 
+def _pixels_sha256(path: Path) -> str:
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return hashlib.sha256(f"{img.mode} {img.size}".encode() + img.tobytes()).hexdigest()
+
+
 def snapshot(out: Path) -> dict:
-    """{record name: stripped record} and {png name: sha256} for every file of a run."""
+    """{record name: stripped record} and {png name: sha256 of its pixels} for every file of a run
+    (the decoded pixels, mode and size: the same picture however the PNG encoder packs it)."""
     records = {str(p.relative_to(out)): _strip(json.loads(p.read_text()))
                for p in sorted(out.rglob("*.json")) if p.name != "run.json"}
-    pngs = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.png"))}
+    pngs = {str(p.relative_to(out)): _pixels_sha256(p) for p in sorted(out.rglob("*.png"))}
     manifest = [_strip(json.loads(line)) for line in (out / "manifest.jsonl").read_text().splitlines()]
     return {"records": records, "pngs": pngs, "manifest": manifest}
 

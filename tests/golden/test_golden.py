@@ -1,4 +1,4 @@
-"""The demo quickstarts produce the same records (timings and paths aside) and byte-identical PNGs
+"""The demo quickstarts produce the same records (timings and paths aside) and pixel-identical PNGs
 as the stored golden run (``tests/golden/golden.py`` made it; rerun it only for an intended change)."""
 
 from __future__ import annotations

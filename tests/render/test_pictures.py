@@ -26,7 +26,7 @@ def test_the_shipped_font_draws_every_symbol_the_pictures_use():
     (96, 4.0, Image.Resampling.NEAREST),
     (200, 1.6, Image.Resampling.BICUBIC),
     (500, 1.0, Image.Resampling.NEAREST),
-    (4096, 0.1875, Image.Resampling.LANCZOS),  # bounded by max_side (768)
+    (4096, 0.125, Image.Resampling.LANCZOS),  # bounded by max_side (512)
 ])
 def test_inputs_are_shown_at_a_readable_bounded_size(side, factor, resample):
     f, r = display_factor(side, side // 2 or 1, Style())

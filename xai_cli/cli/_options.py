@@ -45,6 +45,7 @@ AllowUntrainedHead = Annotated[bool | None, typer.Option("--allow-untrained-head
 Force = Annotated[bool | None, typer.Option("--force", help="Redo every input. Default: resume, skipping inputs whose outputs are complete for the same content and settings.")]
 MaxFailures = Annotated[int | None, typer.Option("--max-failures", min=0, help="Stop once more than N inputs have failed (exit 1).")]
 Report = Annotated[bool, typer.Option("--report", help="Also write the run's HTML report (OUT/report/index.html, as 'xai report OUT').")]
+Decode = Annotated[str | None, typer.Option("--decode", help="Where JPEGs are decoded: cpu (the loader's workers, with PIL) or device (torchvision.io on the run's device: nvJPEG on a GPU; pixels within a few levels of PIL's). Other formats always decode on the CPU. [default: cpu]")]
 Overlay = Annotated[str | None, typer.Option("--overlay", help="side-by-side: the input, then the map over a grey copy of it; blend: the map over the grey copy only. [default: side-by-side]")]
 Cmap = Annotated[str | None, typer.Option("--cmap", help="Colour map of non-negative maps: turbo, viridis, inferno or gray (signed maps: red for, blue against). [default: turbo]")]
 ScaleOpt = Annotated[str | None, typer.Option("--scale", help="input: each picture's colours span its own map; run: one scale per method for the whole run, set by the first 8 inputs explained. [default: input]")]
@@ -57,7 +58,7 @@ FailOnError = Annotated[bool, typer.Option("--fail-on-error", help="Stop at the 
 def run_options(*, inputs, model, method, weights, labels, out, layer, target, top_k, param, batch_size, device,
                 workers, seed, max_pixels, trust_checkpoint, trust_remote_code, allow_untrained_head, force,
                 max_failures, fail_on_error, overlay=None, cmap=None, scale=None,
-                shard=None, backend=None, ray_address=None, precision=None) -> dict:
+                shard=None, backend=None, ray_address=None, precision=None, decode=None) -> dict:
     """The config overrides of the shared options (``None``: not given on the command line)."""
     from xai_cli.config import parse_param
 
@@ -68,7 +69,7 @@ def run_options(*, inputs, model, method, weights, labels, out, layer, target, t
         "model": model, "weights": weights, "labels": labels, "out": out, "target": target, "top_k": top_k,
         "methods": tuple(m.strip() for m in method.split(",")) if method else None,
         "inputs": tuple(inputs) if inputs else None, "batch_size": batch_size, "device": device,
-        "precision": precision,
+        "precision": precision, "decode": decode,
         "workers": workers, "seed": seed, "max_pixels": max_pixels, "trust_checkpoint": trust_checkpoint,
         "trust_remote_code": trust_remote_code, "params": params, "allow_untrained_head": allow_untrained_head,
         "force": force, "max_failures": 0 if fail_on_error else max_failures,

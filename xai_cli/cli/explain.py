@@ -42,6 +42,7 @@ def explain(
     device: o.Device = None,
     precision: o.Precision = None,
     workers: o.Workers = None,
+    decode: o.Decode = None,
     seed: o.Seed = None,
     save_raw: bool | None = typer.Option(None, "--save-raw/--no-save-raw", help="Also write each raw map as .npy (float32, model-input pixels)."),
     max_pixels: o.MaxPixels = None,
@@ -75,7 +76,7 @@ def explain(
     overrides = o.run_options(
         inputs=inputs, model=model, method=method, weights=weights, labels=labels, out=out, layer=layer,
         target=target, top_k=top_k, param=param, batch_size=batch_size, device=device, workers=workers, seed=seed,
-        precision=precision,
+        precision=precision, decode=decode,
         max_pixels=max_pixels, trust_checkpoint=trust_checkpoint, trust_remote_code=trust_remote_code,
         allow_untrained_head=allow_untrained_head, force=force, max_failures=max_failures,
         fail_on_error=fail_on_error, overlay=overlay, cmap=cmap, scale=scale,

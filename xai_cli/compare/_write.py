@@ -53,7 +53,7 @@ class CompareWriter:
         return PurePosixPath(row["input"])
 
     def _draw(self, draw: Callable, path) -> str:
-        from xai_cli.render.heatmap import encode_png
+        from xai_cli.render.png import encode_png
 
         atomic.write_bytes(self.layout.abs(path), encode_png(draw()), self.root)
         return str(path)

@@ -23,6 +23,7 @@ from xai_cli import cancel
 from xai_cli.cancel import Cancelled
 from xai_cli.errors import XaiError
 from xai_cli.inputs.discover import InputFile
+from xai_cli.inputs.read import Failure
 from xai_cli.methods.base import Method
 from xai_cli.models.registry import LoadedModel
 
@@ -58,6 +59,12 @@ class Engine:
 
     def explain(self, items: list) -> list[ItemResult]:
         """One result per item, in the items' order; never raises for one input's failure."""
+        items = self.modality.finish(items, self.loaded, self.device)  # e.g. JPEGs decoded on the device
+        if any(isinstance(it, Failure) for it in items):
+            ok = [it for it in items if not isinstance(it, Failure)]
+            done = {r.index: r for r in (self.explain(ok) if ok else [])}  # a stop drops the batch: none
+            done.update({f.index: self.failure(f.index, f.reason, f.sha256) for f in items if isinstance(f, Failure)})
+            return [done[it.index] for it in items if it.index in done]
         try:
             return self._explain(items)
         except torch.cuda.OutOfMemoryError:

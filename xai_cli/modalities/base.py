@@ -70,8 +70,17 @@ class Modality(ABC):
         return files
 
     @abstractmethod
-    def decoder(self, loaded: LoadedModel) -> Callable:
-        """A picklable ``fn(index, file, data) -> item | Failure`` run in the loader's workers."""
+    def decoder(self, loaded: LoadedModel, decode: str = "cpu") -> Callable:
+        """A picklable ``fn(index, file, data) -> item | Failure`` run in the loader's workers.
+
+        ``decode="device"`` lets it leave part of the decoding to ``finish`` (on the device).
+        """
+
+    def finish(self, items: list, loaded: LoadedModel, device: torch.device) -> list:
+        """Complete, in the engine's process, what the workers left undone (e.g. decoding on the
+        device): the items in order, an undecodable one replaced by its ``Failure``. Called
+        again on finished items, it returns them unchanged. Default: nothing left to do."""
+        return items
 
     @abstractmethod
     def collate(self, items: list, loaded: LoadedModel, device: torch.device) -> Any:

@@ -99,13 +99,22 @@ def preprocess_image(img: Image.Image, p: Preprocess) -> tuple[torch.Tensor, Cro
         The input tensor (3, crop, crop) and the crop's rectangle in the original's pixels.
     """
     w, h = img.size
+    x = TF.to_tensor(_resize_crop(img, w, h, p))  # (3, crop, crop) in [0, 1]
+    return TF.normalize(x, list(p.mean), list(p.std)), crop_box(w, h, p)
+
+
+def preprocess_tensor(img: torch.Tensor, p: Preprocess) -> tuple[torch.Tensor, CropBox]:
+    """``preprocess_image`` for a (3, H, W) uint8 tensor on any device (torch's antialiased
+    resize: within a few levels of PIL's, not bit-identical)."""
+    h, w = img.shape[-2:]
+    x = _resize_crop(img, w, h, p).float().div_(255)
+    return TF.normalize(x, list(p.mean), list(p.std)), crop_box(w, h, p)
+
+
+def _resize_crop(img, w: int, h: int, p: Preprocess):
     rw, rh = _resized_size(w, h, p)
-    interp = InterpolationMode(p.interpolation)
-    img = TF.resize(img, [rh, rw], interpolation=interp, antialias=True)
-    img = TF.center_crop(img, [p.crop_size, p.crop_size])
-    x = TF.to_tensor(img)  # (3, crop, crop) in [0, 1]
-    x = TF.normalize(x, list(p.mean), list(p.std))
-    return x, crop_box(w, h, p)
+    img = TF.resize(img, [rh, rw], interpolation=InterpolationMode(p.interpolation), antialias=True)
+    return TF.center_crop(img, [p.crop_size, p.crop_size])
 
 
 def to_original(point_xy: tuple[float, float], box: CropBox, crop_size: int) -> tuple[float, float]:

@@ -8,18 +8,24 @@ and draws a box instead.
 
 from __future__ import annotations
 
-from functools import cache
+import threading
 from pathlib import Path
 
 from PIL import ImageFont
 
 FOLDER = Path(__file__).parent / "fonts"
+_loaded = threading.local()
 
 
-@cache
 def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
-    """DejaVu Sans (Bold) at ``size`` px."""
-    return ImageFont.truetype(str(FOLDER / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")), size)
+    """DejaVu Sans (Bold) at ``size`` px, loaded once per size and thread (a load takes 0.2 ms
+    and a picture needs two; a FreeType face must not be shared by threads that draw at once,
+    and the writer draws in several)."""
+    fonts = _loaded.__dict__.setdefault("fonts", {})
+    key = (size, bold)
+    if key not in fonts:
+        fonts[key] = ImageFont.truetype(str(FOLDER / ("DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf")), size)
+    return fonts[key]
 
 
 def has_glyphs(text: str, fnt: ImageFont.FreeTypeFont | None = None) -> bool:

@@ -56,7 +56,7 @@ def ray_batches(session, resume=None, reporter: Reporter | None = None) -> Itera
         logging.getLogger("ray.data").setLevel(logging.WARNING)
         rows = [{"index": i, "file": pickle.dumps(session.files[i])} for i in session.todo]
         ds = ray.data.from_items(rows)
-        ds = ds.map_batches(_Decode(session.modality.decoder(session.loaded), resume), batch_size=cfg.batch_size,
+        ds = ds.map_batches(_Decode(session.modality.decoder(session.loaded, cfg.decode), resume), batch_size=cfg.batch_size,
                             batch_format="numpy", num_cpus=0.5)
         with warnings.catch_warnings():
             # Ray 2.60-2.63 have no other way to bound an actor's restarts (pyproject pins <2.64).

@@ -16,10 +16,19 @@ class ImageModality(Modality):
     extensions = IMAGE_EXTENSIONS
     default_method = "gradcam"
 
-    def decoder(self, loaded):
+    def decoder(self, loaded, decode="cpu"):
+        if decode == "device":
+            from xai_cli.modalities.image.device_decode import read_for_device
+
+            return partial(read_for_device, preprocess=loaded.preprocess)
         from xai_cli.modalities.image.decode import decode_image
 
         return partial(decode_image, preprocess=loaded.preprocess)
+
+    def finish(self, items, loaded, device):
+        from xai_cli.modalities.image.device_decode import decode_batch
+
+        return decode_batch(items, loaded.preprocess, device)
 
     def collate(self, items, loaded, device):
         import torch

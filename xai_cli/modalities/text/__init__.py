@@ -21,7 +21,7 @@ class TextModality(Modality):
 
         return expand_jsonl(files)
 
-    def decoder(self, loaded):
+    def decoder(self, loaded, decode="cpu"):  # tokenising has no device path: ``decode`` changes nothing
         from xai_cli.modalities.text.decode import decode_text
 
         # The tokenizer travels to the workers with the partial (fast tokenizers pickle).

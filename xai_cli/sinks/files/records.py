@@ -15,7 +15,7 @@ import numpy as np
 
 from xai_cli.core.results import ItemResult, RunInfo
 from xai_cli.modalities import get_modality
-from xai_cli.render.heatmap import encode_png
+from xai_cli.render.png import encode_png
 from xai_cli.sinks.files import atomic
 from xai_cli.sinks.files.layout import Layout, target_tag
 from xai_cli.sinks.files.resume import listed_outputs
