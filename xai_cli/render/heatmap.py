@@ -309,11 +309,16 @@ def _mark(img: Image.Image, xy: tuple[float, float], r: int) -> None:
     d.ellipse((x - r - 1, y - r - 1, x + r + 1, y + r + 1), outline="black", width=1)
 
 
+@functools.lru_cache(maxsize=256)
+def _ramp(height: int, cmap: str) -> Image.Image:
+    """The colour bar's 12 px wide ramp, top = vmax (the same for every picture of a size: made once)."""
+    return Image.fromarray(colormap.apply(np.linspace(1, 0, height)[:, None].repeat(12, 1), cmap))
+
+
 def colour_bar(canvas: Image.Image, draw: ImageDraw.ImageDraw, at: tuple[int, int], height: int, scale: Scale, font) -> None:
     x0, y0 = at
     bh = min(height, canvas.height - y0 - 2)
-    ramp = colormap.apply(np.linspace(1, 0, bh)[:, None].repeat(12, 1), scale.cmap)  # top = vmax
-    canvas.paste(Image.fromarray(ramp), (x0, y0))
+    canvas.paste(_ramp(bh, scale.cmap), (x0, y0))
     draw.rectangle((x0, y0, x0 + 11, y0 + bh - 1), outline=(60, 60, 60))
     ticks = [(scale.vmax, 0), ((scale.vmin + scale.vmax) / 2, bh // 2), (scale.vmin, bh - 1)]
     for i, (v, dy) in enumerate(ticks):
