@@ -17,7 +17,7 @@ import torch
 
 from tests.reliability.cli import env
 from xai_cli import api
-from xai_cli.core.precision import autocast_model, prepare_inputs, prepare_model
+from xai_cli.core.precision import autocast_calls, autocast_model, prepare_inputs, prepare_model
 
 DIGITS = Path(__file__).parents[2] / "sample_images" / "digits"
 
@@ -87,6 +87,28 @@ def test_autocast_wraps_only_the_forward_and_always_restores_it(resnet18):
         model.to(memory_format=torch.contiguous_format)
     assert "forward" not in model.__dict__ and not torch.is_autocast_enabled("cpu")
     assert model(torch.randn(1, 3, 32, 32)).dtype == torch.float32
+
+
+def test_autocast_calls_wraps_each_model_it_is_given_and_not_a_copy_of_a_wrapped_one():
+    """The randomisation test explains deep copies of the model: each must run its own weights
+    under bf16. A copy made while the original is wrapped would call the original's forward."""
+    import copy
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 3)).eval()
+    seen = []
+    model[0].register_forward_hook(lambda m, i, o: seen.append(o.dtype))
+    run = autocast_calls(lambda m, x: m(x), "bf16", torch.device("cpu"))
+    x = torch.randn(2, 4)
+    assert run(model, x).dtype == torch.float32 and seen == [torch.bfloat16]
+    blank = copy.deepcopy(model)
+    torch.nn.init.zeros_(blank[0].weight), torch.nn.init.zeros_(blank[0].bias)
+    assert torch.equal(run(blank, x), torch.zeros(2, 3)) and seen[-1] == torch.bfloat16
+    assert "forward" not in model.__dict__ and "forward" not in blank.__dict__
+    with autocast_model(model, "bf16", x.device):
+        wrapped_copy = copy.deepcopy(model)
+    torch.nn.init.zeros_(wrapped_copy[0].weight), torch.nn.init.zeros_(wrapped_copy[0].bias)
+    assert not torch.equal(wrapped_copy(x), torch.zeros(2, 3))  # why the wrapper is per call
+    assert autocast_calls(len, "fp32", x.device) is len
 
 
 def test_an_unknown_precision_is_a_usage_error_before_torch():

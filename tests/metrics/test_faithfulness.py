@@ -1,4 +1,5 @@
-"""Deletion/insertion against a hand computation on a linear model, chunk-size invariance, seeds."""
+"""Deletion/insertion against a hand computation on a linear model, chunk-size invariance, seeds,
+and the plan that sends every distinct image through the model exactly once."""
 
 from __future__ import annotations
 
@@ -85,13 +86,78 @@ def test_deletion_of_the_true_contributions_beats_random():
 @pytest.mark.parametrize("chunk", [1, 13, 10_000])
 def test_results_do_not_depend_on_the_chunk_size(one_conv, chunk):
     g = torch.Generator().manual_seed(3)
-    x, maps = torch.randn(3, 3, 16, 16, generator=g), torch.rand(3, 16, 16, generator=g)
+    x, maps = torch.randn(3, 3, 16, 16, generator=g), torch.rand(2, 3, 16, 16, generator=g)  # two maps per input
     targets = torch.tensor([0, 1, 2])
     ref = deletion_insertion(one_conv, x, maps, targets, steps=5, perturbations_per_eval=64)
     out = deletion_insertion(one_conv, x, maps, targets, steps=5, perturbations_per_eval=chunk)
     for kind in ("deletion", "insertion"):
         np.testing.assert_allclose(out[kind].curve, ref[kind].curve, rtol=1e-5, atol=1e-7)
         np.testing.assert_allclose(out[kind].random_curve, ref[kind].random_curve, rtol=1e-5, atol=1e-7)
+
+
+class RowRecorder(nn.Module):
+    """The model, keeping every row it is given."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.rows = model, []
+
+    def forward(self, x):
+        self.rows.append(x.detach().clone())
+        return self.model(x)
+
+
+@pytest.mark.parametrize("per_input_baseline", [False, True])
+@pytest.mark.parametrize("given", [False, True])
+def test_each_distinct_image_is_evaluated_once_and_curves_match_the_hand_computation(given, per_input_baseline):
+    """Three maps per input in one call: the random ordering, the input, its blur and the
+    baseline are evaluated once (the baseline once per batch unless it varies by input), no
+    row twice; and every curve is still the straightforward one, map by map."""
+    model = RowRecorder(linear_model())
+    n, m, steps = 3, 3, 6
+    g = torch.Generator().manual_seed(8)
+    x = torch.randn(n, C, H, W, generator=g, dtype=torch.float64)
+    maps = torch.randn(m, n, H, W, generator=g)
+    targets = torch.tensor([1, 0, 2])
+    baseline = torch.randn(n, C, H, W, generator=g, dtype=torch.float64) if per_input_baseline else 0.0
+    with torch.no_grad():
+        p = model.model(x).softmax(1)[torch.arange(n), targets]
+    out = deletion_insertion(model, x, maps, targets, normalization=NORM, steps=steps, seeds=[4, 5, 6],
+                             baseline=baseline, perturbations_per_eval=17, probabilities=p if given else None)
+    rows = torch.cat(model.rows).reshape(-1, C * H * W)
+    interior = 2 * (m + 1) * n * (steps - 1)  # (kind, random + M maps, input, steps 1..S-1)
+    endpoints = (0 if given else n) + n + (n if per_input_baseline else 1)  # inputs, blurs, baselines
+    assert rows.shape[0] == interior + endpoints
+    assert torch.unique(rows, dim=0).shape[0] == rows.shape[0], "an image went through the model twice"
+    assert model.rows[0].shape[0] == 17
+    mean, std = np.array(NORM.mean)[:, None, None], np.array(NORM.std)[:, None, None]
+    for i in range(n):
+        xi = x[i].numpy()
+        blurred = np.stack([ndimage.gaussian_filter(ch, 5.0, truncate=1.0, mode="mirror") for ch in xi])
+        end = baseline[i].numpy() if per_input_baseline else np.broadcast_to((0.0 - mean) / std, (C, H, W))
+        rand = torch.randperm(H * W, generator=torch.Generator().manual_seed(4 + i)).numpy()
+        for kind, a, b in (("deletion", xi, end), ("insertion", blurred, xi)):
+            c = out[kind]
+            rcurve, rauc = hand_curve(model.model, a, b, rand, int(targets[i]), steps)
+            for j in range(m):
+                order = np.argsort(-maps[j, i].numpy().ravel(), kind="stable")
+                curve, auc = hand_curve(model.model, a, b, order, int(targets[i]), steps)
+                np.testing.assert_allclose(c.curve[j, i], curve, rtol=1e-5, atol=1e-6)
+                np.testing.assert_allclose(c.auc[j, i], auc, rtol=1e-5, atol=1e-6)
+                np.testing.assert_allclose(c.random_curve[j, i], rcurve, rtol=1e-5, atol=1e-6)
+                np.testing.assert_allclose(c.random_auc[j, i], rauc, rtol=1e-5, atol=1e-6)
+
+
+def test_stacked_maps_give_the_curves_of_separate_calls(one_conv):
+    g = torch.Generator().manual_seed(9)
+    x, maps = torch.randn(2, 3, 16, 16, generator=g), torch.rand(3, 2, 16, 16, generator=g)
+    targets = torch.tensor([2, 0])
+    both = deletion_insertion(one_conv, x, maps, targets, steps=4, seeds=[3, 7])
+    for j in range(3):
+        alone = deletion_insertion(one_conv, x, maps[j], targets, steps=4, seeds=[3, 7])
+        for kind, c in both.items():
+            for name in ("curve", "random_curve", "auc", "random_auc", "gain"):
+                np.testing.assert_allclose(getattr(c, name)[j], getattr(alone[kind], name), rtol=1e-5, atol=1e-7)
 
 
 def test_seeds_fix_the_random_ordering_and_items_do_not_interact(one_conv):

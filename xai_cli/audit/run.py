@@ -78,7 +78,7 @@ def audit(config: RunConfig, masks: Path | None = None, boxes: Path | None = Non
     loaded = session.loaded
     norm = Normalization(loaded.preprocess.mean, loaded.preprocess.std) if loaded.preprocess else None
     ctx = Context(loaded.module, session.engine.device, session.modality.name, session.engine.methods, norm, settings,
-                  truth, config.seed)
+                  truth, config.seed, config.precision)
     inner = None
     if write_maps:
         from xai_cli.sinks.files import FilesSink

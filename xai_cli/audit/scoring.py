@@ -15,6 +15,7 @@ import torch
 from xai_cli.audit.ground_truth import GroundTruth, rationale_spans
 from xai_cli.audit.settings import AuditSettings
 from xai_cli.core.engine import item_seed
+from xai_cli.core.precision import autocast_calls, autocast_model
 from xai_cli.core.results import ItemResult, MapResult
 from xai_cli.methods.base import Method, Normalization
 from xai_cli.metrics import localisation as loc
@@ -34,6 +35,7 @@ class Context:
     settings: AuditSettings
     truth: GroundTruth
     seed: int
+    precision: str = "fp32"  # the audit's own forward passes run at the explain pass's precision
 
 
 def first_maps(result: ItemResult) -> dict[str, MapResult]:
@@ -47,7 +49,8 @@ def score_batch(results: list[ItemResult], ctx: Context) -> list[Scores]:
     if not results:
         return out
     score = _image if ctx.modality == "image" else _text
-    score(results, ctx, out)
+    with autocast_model(ctx.model, ctx.precision, ctx.device):
+        score(results, ctx, out)
     if ctx.settings.wants("completeness"):
         for r, scores in zip(results, out):
             for name, m in first_maps(r).items():
@@ -68,22 +71,25 @@ def _image(results: list[ItemResult], ctx: Context, out: list[Scores]) -> None:
     if s.wants("faithfulness"):
         x = _collate(results, ctx)  # (N, C, H, W)
         n = len(results)
-        # Every method's maps in one call: the perturbed rows of all of them share forward passes.
-        maps = torch.stack([torch.from_numpy(np.asarray(m.scores, dtype=np.float32)) for ms in per_method for m in ms])
-        targets = torch.tensor([m.target.index for ms in per_method for m in ms])
-        curves = deletion_insertion(ctx.model, x.repeat(len(names), 1, 1, 1), maps.to(ctx.device), targets.to(ctx.device),
+        # Every method's maps in one call: their perturbed rows share forward passes, and what
+        # does not depend on the map (the random ordering, the input, baseline and blur) runs
+        # once per input. Methods explain the same rank-1 target, whose probability the
+        # explain pass already has.
+        maps = torch.stack([torch.stack([torch.from_numpy(np.asarray(m.scores, dtype=np.float32)) for m in ms])
+                            for ms in per_method])  # (M, N, H, W)
+        first = per_method[0]
+        curves = deletion_insertion(ctx.model, x, maps.to(ctx.device), torch.tensor([m.target.index for m in first]),
                                     normalization=ctx.normalization, steps=s.steps, baseline=s.baseline,
-                                    blur_kernel=s.blur_kernel, blur_sigma=s.blur_sigma,
-                                    seeds=_seeds(results, ctx.seed) * len(names),
-                                    perturbations_per_eval=s.perturbations_per_eval)
+                                    blur_kernel=s.blur_kernel, blur_sigma=s.blur_sigma, seeds=_seeds(results, ctx.seed),
+                                    perturbations_per_eval=s.perturbations_per_eval,
+                                    probabilities=[m.target.probability for m in first])
         for c in curves.values():
             values = c.metrics()
             for j, name in enumerate(names):
                 for i in range(n):
-                    row = j * n + i
                     entry = out[i][name]
-                    entry["metrics"].update({k: float(v[row]) for k, v in values.items()})
-                    entry["curves"][c.kind] = {"curve": _r(c.curve[row]), "random_curve": _r(c.random_curve[row])}
+                    entry["metrics"].update({k: float(v[j, i]) for k, v in values.items()})
+                    entry["curves"][c.kind] = {"curve": _r(c.curve[j, i]), "random_curve": _r(c.random_curve[j, i])}
     if s.wants("road"):
         from xai_cli.metrics.road import road
 
@@ -197,7 +203,8 @@ def score_sample(inputs: list, targets: torch.Tensor, seeds: list[int], ctx: Con
     reasons: dict[str, dict[str, str]] = {}
     blocks = cascade_blocks(ctx.model)
     for method in ctx.methods:
-        explain = method_explainer(method.name, method.params, ctx.normalization, ctx.modality)
+        explain = autocast_calls(method_explainer(method.name, method.params, ctx.normalization, ctx.modality),
+                                 ctx.precision, ctx.device)
         base = explain(ctx.model, x, targets)
         values: dict[str, np.ndarray] = {}
         if s.wants("randomisation"):

@@ -210,6 +210,7 @@ class AuditSink(Sink):
             "methods": run.methods,
             "config": run.config.to_dict(),
             "settings": settings.to_dict(),
+            "precision": self.ctx.precision,
             "ground_truth": {"kind": self.ctx.truth.kind or ("rationale" if run.modality == "text" else None),
                              "source": self.ctx.truth.label()},
             "counts": {"total": summary.total, "ok": summary.ok, "failed": summary.failed, "scored": self._scored,

@@ -53,6 +53,7 @@ def audit(
     param: o.Param = None,
     batch_size: o.BatchSize = None,
     device: o.Device = None,
+    precision: o.Precision = None,
     workers: o.Workers = None,
     seed: o.Seed = None,
     masks: Masks = None,
@@ -85,7 +86,7 @@ def audit(
     overrides = o.run_options(
         inputs=inputs, model=model, method=method, weights=weights, labels=labels, out=out, layer=layer,
         target=target, top_k=top_k, param=param, batch_size=batch_size, device=device, workers=workers, seed=seed,
-        max_pixels=max_pixels, trust_checkpoint=trust_checkpoint, trust_remote_code=trust_remote_code,
+        precision=precision, max_pixels=max_pixels, trust_checkpoint=trust_checkpoint, trust_remote_code=trust_remote_code,
         allow_untrained_head=allow_untrained_head, force=None, max_failures=max_failures,
         fail_on_error=fail_on_error)
     cfg = build_config(config, overrides)

@@ -10,7 +10,7 @@ stays float32. Fidelity against fp32 is measured in bench/fidelity.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
 import torch
@@ -68,6 +68,23 @@ def autocast_model(model: nn.Module, precision: str, device: torch.device) -> It
             model.forward = own
         else:
             del model.forward
+
+
+def autocast_calls(fn: Callable, precision: str, device: torch.device) -> Callable:
+    """``fn(model, ...)`` with the model it is given under :func:`autocast_model` during each call.
+
+    For callables handed several models, such as the explain callable of the randomisation
+    test: its re-initialised deep copies must be wrapped themselves (a copy made while the
+    original is wrapped would keep calling the original's forward).
+    """
+    if precision == "fp32":
+        return fn
+
+    def call(model: nn.Module, *args, **kwargs):
+        with autocast_model(model, precision, device):
+            return fn(model, *args, **kwargs)
+
+    return call
 
 
 def _to_float(out):

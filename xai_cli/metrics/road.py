@@ -22,7 +22,7 @@ from scipy import sparse
 from scipy.sparse.linalg import spsolve
 from torch import nn
 
-from xai_cli.metrics._forward import item_seeds, target_probabilities
+from xai_cli.metrics._forward import DEFAULT_CHUNK, item_seeds, target_probabilities
 
 ROAD_PERCENTILES: tuple[int, ...] = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 _NEIGHBOURS = [(-1, 0, 1 / 6), (1, 0, 1 / 6), (0, -1, 1 / 6), (0, 1, 1 / 6),
@@ -58,7 +58,7 @@ def noisy_linear_impute(x: np.ndarray, removed: np.ndarray, noise: float, rng: n
 
 def road(model: nn.Module, x: torch.Tensor, maps: torch.Tensor, targets: torch.Tensor, *,
          percentiles: Sequence[int] = ROAD_PERCENTILES, noise: float = 0.01, seeds: Sequence[int] | None = None,
-         perturbations_per_eval: int = 256) -> dict[str, np.ndarray]:
+         perturbations_per_eval: int = DEFAULT_CHUNK) -> dict[str, np.ndarray]:
     """ROAD's MoRF and LeRF scores of a batch.
 
     Args:

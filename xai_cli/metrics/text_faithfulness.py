@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from xai_cli.methods.text._base import Mask, TokenBatch, merge_words, perturbed_rows
-from xai_cli.metrics._forward import item_seeds, target_probabilities
+from xai_cli.metrics._forward import DEFAULT_CHUNK, item_seeds, target_probabilities
 
 ERASER_FRACTIONS: tuple[float, ...] = (0.1, 0.2, 0.3, 0.4, 0.5)
 
@@ -79,7 +79,7 @@ def comprehensiveness_sufficiency(
     fractions: Sequence[float] = ERASER_FRACTIONS,
     mask: Mask = "remove",
     seeds: Sequence[int] | None = None,
-    perturbations_per_eval: int = 256,
+    perturbations_per_eval: int = DEFAULT_CHUNK,
 ) -> TextFaithfulness:
     """ERASER's comprehensiveness and sufficiency, beside a random ordering's.
 
