@@ -77,10 +77,11 @@ class SuperpixelMethod(Method):
         """The target's output for each item's masked images (True = segment shown).
 
         Args:
+            targets: (N,) class indices, or (N, K): K classes per item from the same images.
             masks: Per item, an (S_i, M_i) bool tensor (any device); S_i may differ per item.
 
         Returns:
-            Per item, an (S_i,) float64 tensor on the inputs' device.
+            Per item, an (S_i,) float64 tensor, (S_i, K) for (N, K) targets, on the inputs' device.
         """
         width = max(m.shape[1] for m in masks)
         # Padding columns are ids no pixel has, so their value never matters.
@@ -149,18 +150,19 @@ def perturbed_scores(model: nn.Module, inputs: torch.Tensor, fill: torch.Tensor,
         segments: (N, H, W) int64 segment ids.
         masks: (R, M) bool, the rows of item i being ``offsets[i]:offsets[i + 1]``.
         offsets: N + 1 row offsets.
-        targets: (N,) class indices.
+        targets: (N,) class indices, or (N, K) for K classes per item.
         output: ``"probability"`` (softmax) or ``"logit"``.
         rows_per_eval: Rows per forward pass.
 
     Returns:
-        (R,) float64 target scores.
+        (R,) float64 target scores, or (R, K) for (N, K) targets.
 
     Raises:
         IndexError: A target the model does not have (checked before any device-side gather).
     """
     total = offsets[-1]
-    scores = torch.empty(total, dtype=torch.float64, device=inputs.device)  # (R,)
+    per_item = targets.view(len(offsets) - 1, -1)  # (N, K)
+    scores = torch.empty((total, per_item.shape[1]), dtype=torch.float64, device=inputs.device)  # (R, K)
     row_item = torch.repeat_interleave(torch.arange(len(offsets) - 1, device=inputs.device),
                                        torch.tensor(offsets, device=inputs.device).diff())  # (R,)
     layout = batch_layout(model, inputs)
@@ -182,8 +184,8 @@ def perturbed_scores(model: nn.Module, inputs: torch.Tensor, fill: torch.Tensor,
             check_targets(targets, logits.shape[1])
         if output == "probability":
             logits = logits.softmax(dim=1)
-        scores[start:stop] = logits.gather(1, targets[row_item[start:stop], None])[:, 0].double()
-    return scores
+        scores[start:stop] = logits.gather(1, per_item[row_item[start:stop]]).double()
+    return scores if targets.dim() == 2 else scores[:, 0]
 
 
 def batch_layout(model: nn.Module, inputs: torch.Tensor) -> torch.memory_format:
