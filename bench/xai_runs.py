@@ -38,7 +38,7 @@ CASES: dict[str, Case] = {
     "saliency": Case("saliency", lambda s: {}, lambda s: None),
     "guided_backprop": Case("guided_backprop", lambda s: {}, lambda s: None),
     "ig": Case("ig", lambda s: {"steps": s.ig_steps, "internal_batch_size": s.rows}, lambda s: s.ig_steps, True),
-    # perturbations_per_eval left at xai's default: the device's own batch (8 rows per CPU thread).
+    # perturbations_per_eval left at xai's default: the device's own batch (_perturb.eval_rows).
     "lime": Case("lime", lambda s: {"n_samples": s.lime_samples}, lambda s: s.lime_samples, True),
     "shap": Case("shap", lambda s: {"n_samples": s.kernel_evals, "perturbations_per_eval": s.rows},
                  lambda s: s.kernel_evals, True),

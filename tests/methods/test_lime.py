@@ -120,7 +120,7 @@ def test_chunking_does_not_change_results(one_conv):
     x, t, seeds = smooth_pixels(3, 24, seed=5) * 2 - 1, torch.tensor([0, 1, 2]), [1, 2, 3]
     maps = [Lime(one_conv, LimeParams(n_samples=200, segmentation="slic", n_segments=20,
                                       perturbations_per_eval=ppe)).explain(x, t, seeds).maps
-            for ppe in (7, 200, 1000, None)]  # None: the device's own choice (8 rows per CPU thread)
+            for ppe in (7, 200, 1000, None)]  # None: the device's own choice (eval_rows)
     for other in maps[1:]:
         torch.testing.assert_close(maps[0], other, rtol=1e-5, atol=1e-7)
 

@@ -46,7 +46,7 @@ class SuperpixelParams:
     segmentation: Segmentation = "quickshift"  # how the image is cut into superpixels (the features)
     n_segments: int = 50  # for slic and grid; quickshift picks its own number
     output: Output = "probability"  # the score explained: softmax probability or raw logit
-    perturbations_per_eval: int | None = None  # images per forward (not results); none: 256 on GPU, 8/thread on CPU
+    perturbations_per_eval: int | None = None  # per forward pass, not results; none: 8 on 1 CPU thread, 32/thread, GPU 256
 
     def validate(self) -> None:
         if self.segmentation not in SEGMENTATIONS:
@@ -98,15 +98,19 @@ class SuperpixelMethod(Method):
 def eval_rows(requested: int | None, device: torch.device) -> int:
     """Rows per forward pass: ``requested``, or what suits the device when None.
 
-    A CPU is fastest at small batches (the activations stay in cache): resnet18 224², 1 thread,
-    CPU time, AMD EPYC: fp32 26.4 img/s at 8 rows, 24.4 at 32, 22.5 at 256; bf16 autocast
-    50.9, 48.3, 43.0; forward + backward 10.8 at 8, 10.1 at 32. So each thread gets 8 rows
-    (measured with one thread only: on the shared 2-core box, two threads' timings are spin-wait
-    noise). A GPU wants wide batches: 256, the knob's former default.
+    resnet18 224², AMD EPYC (2 cores shared with other jobs, load average 4-9). One thread
+    (CPU time) is fastest at small batches, whose activations stay in cache: fp32 26.4 img/s at
+    8 rows, 24.4 at 32, 22.5 at 256; bf16 autocast 50.9, 48.3, 43.0; forward + backward 10.8 at
+    8, 10.1 at 32. Two threads (wall time, 6 rounds) want wide ones, as every layer's threads
+    meet at a barrier: fp32 9.6 img/s at 16 rows, 12.0 at 32, 11.6 at 64; bf16 15.4, 18.6,
+    21.8. So: 8 rows on one thread, 32 per thread on more. A GPU: 256, the knob's former default.
     """
     if requested is not None:
         return requested
-    return 8 * torch.get_num_threads() if device.type == "cpu" else 256
+    if device.type != "cpu":
+        return 256
+    threads = torch.get_num_threads()
+    return 8 if threads == 1 else 32 * threads
 
 
 def segment_means(inputs: torch.Tensor, segments: torch.Tensor, n_max: int) -> torch.Tensor:
@@ -134,7 +138,7 @@ def segment_means(inputs: torch.Tensor, segments: torch.Tensor, n_max: int) -> t
     return means.gather(2, ids[:, None].expand(n, c, -1)).view_as(inputs)  # (N, C, H, W)
 
 
-@torch.no_grad()
+@torch.no_grad()  # inference_mode measured the same: resnet18 fp32 19.2 img/s under either
 def perturbed_scores(model: nn.Module, inputs: torch.Tensor, fill: torch.Tensor, segments: torch.Tensor,
                      masks: torch.Tensor, offsets: list[int], targets: torch.Tensor, output: Output,
                      rows_per_eval: int) -> torch.Tensor:
