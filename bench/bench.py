@@ -65,19 +65,19 @@ def _try(label: str, fn, notes: list[str]):
         return None
 
 
-def timed_xai(case_name: str, size: Size, model, x, targets, device, notes) -> Timing | None:
+def timed_xai(case_name: str, size: Size, model, x, targets, device, notes, precision: str) -> Timing | None:
     """xai's ``Method.explain`` on the preloaded batch, weights frozen; None (and a note) if it fails."""
     case, samples = CASES[case_name], CASES[case_name].samples(size)
 
     def go():
         set_weight_grads(model, False)
-        run = method_runner(case, size, model)
+        run = method_runner(case, size, model, precision=precision)
         if case.slow:  # warm up on one input with one forward pass worth of samples
-            warm = method_runner(case, size, model, min(samples, size.rows))
+            warm = method_runner(case, size, model, min(samples, size.rows), precision)
             return measure(lambda: run(x, targets), x.shape[0], device, 1, lambda: warm(x[:1], targets[:1]))
         return measure(lambda: run(x, targets), x.shape[0], device, size.repeats, lambda: run(x[:size.batch], targets[:size.batch]))
 
-    return _try(f"xai {case_name} compute-only", go, notes)
+    return _try(f"xai {case_name} compute-only ({precision})", go, notes)
 
 
 def timed_peer(case_name: str, peer, ctx: Context, size: Size, x, targets, device, notes) -> Timing | None:
@@ -106,46 +106,82 @@ def timed_peer(case_name: str, peer, ctx: Context, size: Size, x, targets, devic
     return _try(f"{peer.label} ({case_name})", go, notes)
 
 
-def timed_e2e(case_name: str, spec: str, files, size: Size, device, notes) -> dict | None:
+def timed_e2e(case_name: str, spec: str, files, size: Size, device, notes, precision: str) -> dict | None:
     """xai's pipeline on the JPEG files (after a one-batch warm-up run for the one-pass methods)."""
     case = CASES[case_name]
 
     def go():
         if not case.slow:  # imports, fonts, first allocations: not part of a long run's rate
-            end_to_end(spec, files[:size.batch], case, size, device)
-        result = end_to_end(spec, files, case, size, device)
+            end_to_end(spec, files[:size.batch], case, size, device, precision=precision)
+        result = end_to_end(spec, files, case, size, device, precision=precision)
         if result["failed"] or result["ok"] != len(files):
             notes.append(f"xai {case_name} end to end: {result['ok']} ok, {result['failed']} failed of {len(files)}")
         return result
 
-    return _try(f"xai {case_name} end to end", go, notes)
+    return _try(f"xai {case_name} end to end ({precision})", go, notes)
 
 
-def run_case(case_name: str, size: Size, env: dict, notes: list[str]) -> list[dict]:
-    """The rows of one method: one per peer (or one with no peer)."""
+def _median(timings: list[Timing | None]) -> Timing | None:
+    """The round whose seconds per input is the median (the lower middle of an even count)."""
+    done = sorted((t for t in timings if t is not None), key=lambda t: t.seconds_per_item)
+    return done[(len(done) - 1) // 2] if done else None
+
+
+def _median_e2e(results: list[dict | None]) -> dict | None:
+    done = sorted((r for r in results if r is not None), key=lambda r: r["inputs_per_second"])
+    return done[(len(done) - 1) // 2] if done else None
+
+
+def run_case(case_name: str, size: Size, env: dict, notes: list[str], rounds: int = 1) -> list[dict]:
+    """The rows of one method: one per peer (or one with no peer) and xai precision.
+
+    With ``rounds`` > 1 every measurement of the case (xai compute-only and end to end at each
+    precision, each peer) is taken once per round, round after round, so that a change in the
+    shared machine's load hits every side alike; the median round is reported.
+    """
     case = CASES[case_name]
     n = _count(case_name, size)
-    model, spec, x, targets, files = env["vit" if case.vit else "cnn"]
+    _, _, x, targets, files = env["vit" if case.vit else "cnn"]
+    models = env["models"]["vit" if case.vit else "cnn"]  # {precision: (module, spec)}
     e2e_files = files[:max(n, env["e2e_inputs"])] if not case.slow else files[:n]
     x, targets, files = x[:n], targets[:n], files[:n]
-    xai = timed_xai(case_name, size, model, x, targets, env["device"], notes) if env["xai"] else None
-    e2e = timed_e2e(case_name, spec, e2e_files, size, env["device"], notes) if env["xai"] else None
+    peers = peers_for(case_name, size.rows)
+    xai = {p: [] for p in models}
+    e2e = {p: [] for p in models}
+    peer_t = {peer.label: [] for peer in peers}
+    loads = []
+    for r in range(rounds):
+        if rounds > 1:
+            note(f"{case_name}: round {r + 1} of {rounds} (load average {os.getloadavg()[0]:.1f})")
+        for p, (model, spec) in models.items():
+            xai[p].append(timed_xai(case_name, size, model, x, targets, env["device"], notes, p) if env["xai"] else None)
+            e2e[p].append(timed_e2e(case_name, spec, e2e_files, size, env["device"], notes, p) if env["xai"] else None)
+        for peer in peers:
+            peer_t[peer.label].append(timed_peer(case_name, peer, env["ctx"], size, x, targets, env["device"], notes))
+        loads.append(round(os.getloadavg()[0], 2))
     rows = []
-    for peer in peers_for(case_name, size.rows) or [None]:
-        t = timed_peer(case_name, peer, env["ctx"], size, x, targets, env["device"], notes) if peer else None
-        peer_rate = t.items_per_second if t else None
-        xai_rate = xai.items_per_second if xai else None
-        e2e_rate = e2e["inputs_per_second"] if e2e else None
-        rows.append({
-            "method": NAMES.get(case_name, case_name), "case": case_name, "peer": peer.label if peer else None,
-            "peer_img_s": peer_rate, "xai_compute_img_s": xai_rate, "xai_e2e_img_s": e2e_rate,
-            "ratio_compute": xai_rate / peer_rate if xai_rate and peer_rate else None,
-            "ratio_e2e": e2e_rate / peer_rate if e2e_rate and peer_rate else None,
-            "peak_mib": {"peer": t.peak_mib if t else None, "xai": xai.peak_mib if xai else None,
-                         "e2e": e2e["peak_mib"] if e2e else None},
-            "inputs": n, "e2e_inputs": len(e2e_files), "samples": case.samples(size), "params": case.params(size),
-            "e2e_run_json_timings": e2e["timings"] if e2e else None,
-        })
+    for p in models:
+        x_med, e_med = _median(xai[p]), _median_e2e(e2e[p])
+        for peer in peers or [None]:
+            t = _median(peer_t[peer.label]) if peer else None
+            peer_rate = t.items_per_second if t else None
+            xai_rate = x_med.items_per_second if x_med else None
+            e2e_rate = e_med["inputs_per_second"] if e_med else None
+            rows.append({
+                "method": NAMES.get(case_name, case_name), "case": case_name, "precision": p,
+                "peer": peer.label if peer else None,
+                "peer_img_s": peer_rate, "xai_compute_img_s": xai_rate, "xai_e2e_img_s": e2e_rate,
+                "ratio_compute": xai_rate / peer_rate if xai_rate and peer_rate else None,
+                "ratio_e2e": e2e_rate / peer_rate if e2e_rate and peer_rate else None,
+                "peak_mib": {"peer": t.peak_mib if t else None, "xai": x_med.peak_mib if x_med else None,
+                             "e2e": e_med["peak_mib"] if e_med else None},
+                "inputs": n, "e2e_inputs": len(e2e_files), "samples": case.samples(size), "params": case.params(size),
+                "e2e_run_json_timings": e_med["timings"] if e_med else None,
+                "rounds": {"n": rounds, "load_average_1min": loads,
+                           "peer_img_s": [v and v.items_per_second for v in peer_t[peer.label]] if peer else None,
+                           "xai_compute_img_s": [v and v.items_per_second for v in xai[p]],
+                           "xai_e2e_img_s": [v and v["inputs_per_second"] for v in e2e[p]]},
+            })
     return rows
 
 
@@ -181,12 +217,19 @@ def markdown(report: dict) -> str:
         "| peak GPU MiB peer / xai / e2e | inputs × samples |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    several = len(report["precisions"]) > 1
     for r in report["rows"]:
         mem = " / ".join("-" if v is None else f"{v:,.0f}" for v in r["peak_mib"].values())
-        lines.append(f"| {r['method']} | {r['peer'] or '(none has it)'} | {rate(r['peer_img_s'])} | "
+        method = f"{r['method']} ({r['precision']})" if several else r["method"]
+        lines.append(f"| {method} | {r['peer'] or '(none has it)'} | {rate(r['peer_img_s'])} | "
                      f"{rate(r['xai_compute_img_s'])} | {rate(r['xai_e2e_img_s'])} | {num(r['ratio_compute'])} | "
                      f"{num(r['ratio_e2e'])} | {mem} | {r['inputs']}{e2e_n(r)} × {r['samples'] or 1} |")
-    lines += ["", *[f"- {n}" for n in report["notes"]]]
+    if report.get("rounds", 1) > 1:
+        loads = sorted({v for r in report["rows"] for v in r["rounds"]["load_average_1min"]})
+        lines += ["", f"Median of {report['rounds']} interleaved rounds per figure (each round measures every "
+                      f"side once); 1-minute load average after each round {loads[0]:.1f}–{loads[-1]:.1f}. "
+                      "Per-round figures: the .json."]
+    lines += ["", *[f"- {n}" for n in dict.fromkeys(report["notes"])]]
     if report.get("profile"):
         p = report["profile"]
         lines += ["", f"## xai Grad-CAM end to end, cProfile, {p['inputs']} inputs, everything in one thread", "",
@@ -205,12 +248,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="also cProfile xai's Grad-CAM path end to end")
     p.add_argument("--e2e-inputs", type=int, default=0,
                    help="inputs for the one-pass methods' end-to-end runs (default: as compute-only); e.g. 256 so start-up does not dominate")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="xai's precision (compute-only and end to end)")
+    p.add_argument("--precision", default="fp32",
+                   help="xai's precision (compute-only and end to end): fp32, bf16, or fp32,bf16 for both "
+                        "against the same peer runs")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="measure every side of a case this many times, interleaved, and report the median (default 1)")
+    p.add_argument("--name", help="the result files' name before the date (default: <device>-<size>, and the "
+                                  "precisions after the date)")
     return p.parse_args(argv)
 
 
-def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, folder: Path, e2e_inputs: int = 0
-            ) -> tuple[dict, dict]:
+def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, folder: Path, e2e_inputs: int = 0,
+            precisions: tuple[str, ...] = ("fp32",)) -> tuple[dict, dict]:
     """Inputs, models, targets and the ceiling: what every row shares."""
     n_max = max(_count(c, size) for c in cases)
     files = write_jpegs(folder, max(n_max, e2e_inputs), size.photo)
@@ -224,20 +273,25 @@ def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, fo
         from xai_cli.models.layers import find_spatial_layer, get_layer
 
         layer = get_layer(cnn, find_spatial_layer(cnn, x[:1]))  # the layer xai's Grad-CAM uses: peers get it too
-    xai_cnn, xai_spec = cnn, spec
-    if PRECISION["value"] == "bf16":  # xai's copy goes channels_last; the peers keep the model as built
-        import copy
+    models = {}
+    for p in precisions:
+        if p == "bf16":  # xai's copy goes channels_last; the peers keep the model as built
+            import copy
 
-        xai_cnn = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
-        xai_spec = register_model(f"{size.cnn}-bf16", xai_cnn, size.side)
+            bf16_cnn = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
+            models[p] = (bf16_cnn, register_model(f"{size.cnn}-bf16", bf16_cnn, size.side))
+        else:
+            models[p] = (cnn, spec)
+    xai_cnn, xai_spec = models[precisions[0]]
     env = {"device": device, "xai": xai_ok, "e2e_inputs": e2e_inputs, "cnn": (xai_cnn, xai_spec, x, targets, files),
-           "ctx": Context(cnn, layer, device, size.rows, x[:8])}
+           "models": {"cnn": models}, "ctx": Context(cnn, layer, device, size.rows, x[:8])}
     b = min(size.batch, n_max)
     ceil = {"fwd_bwd_img_s": ceiling(cnn, x[:b], targets[:b], device, size.repeats).items_per_second,
             "fwd_img_s": ceiling(cnn, x[:b], targets[:b], device, size.repeats, backward=False).items_per_second}
     if "attention" in cases:
         vit = build_vit(size.vit, size.side).to(device)
         env["vit"] = (vit, register_model(size.vit, vit, size.side), x, targets, files)
+        env["models"]["vit"] = {p: env["vit"][:2] for p in precisions}  # autocast only: no layout change
         ceil["vit_fwd_img_s"] = ceiling(vit, x[:b], targets[:b], device, size.repeats, backward=False).items_per_second
     return env, ceil
 
@@ -251,20 +305,26 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
-    size, notes, started = SIZES[args.size], [], dt.datetime.now()
-    PRECISION["value"] = args.precision
+    precisions = tuple(dict.fromkeys(p.strip() for p in args.precision.split(",") if p.strip()))
+    if not precisions or any(p not in ("fp32", "bf16") for p in precisions) or args.rounds < 1:
+        print(f"error: --precision takes fp32, bf16 or fp32,bf16 (got {args.precision!r}); --rounds at least 1",
+              file=sys.stderr)
+        return 2
+    size, notes, started, load_start = SIZES[args.size], [], dt.datetime.now(), os.getloadavg()
+    PRECISION["value"] = precisions[0]
     if args.threads:
         torch.set_num_threads(args.threads)
     slug = re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower() if device.type == "cuda" else "cpu")
-    stem = args.out / f"{slug.strip('-')}-{args.size}-{started:%Y-%m-%d}{'-bf16' if args.precision == 'bf16' else ''}"
+    suffix = "" if args.name or precisions == ("fp32",) else "-" + "-".join(precisions)
+    stem = args.out / f"{args.name or slug.strip('-') + '-' + args.size}-{started:%Y-%m-%d}{suffix}"
     args.out.mkdir(parents=True, exist_ok=True)
     xai_ok = bool(_try("xai's methods (import xai_cli.methods)", lambda: __import__("xai_cli.methods") and True, notes))
     with tempfile.TemporaryDirectory(prefix="xai-bench-in-") as tmp:
-        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp), args.e2e_inputs)
+        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp), args.e2e_inputs, precisions)
         rows = []
         for c in cases:
             note(f"measuring {c} ...")
-            rows += run_case(c, size, env, notes)
+            rows += run_case(c, size, env, notes, args.rounds)
         profile = None
         if args.profile and xai_ok:
             _, spec, _, _, files = env["cnn"]
@@ -273,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     import torchvision
 
     report = {"date": started.isoformat(timespec="seconds"), "size_name": args.size, "size": size.to_dict(),
-              "precision": args.precision, "e2e_inputs": args.e2e_inputs,
+              "precision": ",".join(precisions), "precisions": list(precisions), "rounds": args.rounds,
+              "e2e_inputs": args.e2e_inputs, "load_average": {"start": load_start, "end": os.getloadavg()},
               "device": {"type": device.type, "name": device_name(device)},
               "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                            "python": platform.python_version()},

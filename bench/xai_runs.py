@@ -38,8 +38,8 @@ CASES: dict[str, Case] = {
     "saliency": Case("saliency", lambda s: {}, lambda s: None),
     "guided_backprop": Case("guided_backprop", lambda s: {}, lambda s: None),
     "ig": Case("ig", lambda s: {"steps": s.ig_steps, "internal_batch_size": s.rows}, lambda s: s.ig_steps, True),
-    "lime": Case("lime", lambda s: {"n_samples": s.lime_samples, "perturbations_per_eval": s.rows},
-                 lambda s: s.lime_samples, True),
+    # perturbations_per_eval left at xai's default: the device's own batch (_perturb.eval_rows).
+    "lime": Case("lime", lambda s: {"n_samples": s.lime_samples}, lambda s: s.lime_samples, True),
     "shap": Case("shap", lambda s: {"n_samples": s.kernel_evals, "perturbations_per_eval": s.rows},
                  lambda s: s.kernel_evals, True),
     "shap_gradient": Case("shap", lambda s: {"algorithm": "gradient", "n_samples": s.gradient_samples,
@@ -82,8 +82,10 @@ def preload(spec: str, files: list[Path], device: torch.device) -> torch.Tensor:
     return torch.stack([it.tensor for it in items]).to(device)
 
 
-def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None = None) -> Callable:
-    """``run(x, targets)``: ``Method.explain`` on a preloaded batch, ``size.batch`` inputs per call.
+def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None = None,
+                  precision: str | None = None) -> Callable:
+    """``run(x, targets)``: ``Method.explain`` on a preloaded batch, ``size.batch`` inputs per call,
+    at ``precision`` (default: this process's ``PRECISION``).
 
     Raises:
         Exception: Whatever the registry or the method's constructor raises (the caller notes it).
@@ -98,7 +100,7 @@ def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None 
 
     from xai_cli.core.precision import autocast_model, prepare_inputs
 
-    precision = PRECISION["value"]
+    precision = precision or PRECISION["value"]
 
     def run(x, targets):
         with autocast_model(model, precision, x.device):
@@ -109,9 +111,10 @@ def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None 
     return run
 
 
-def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: torch.device, workers: int | None = None
-               ) -> dict:
-    """Run ``xai_cli.api.run`` on ``files`` into a fresh folder; return run.json's figures.
+def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: torch.device, workers: int | None = None,
+               precision: str | None = None) -> dict:
+    """Run ``xai_cli.api.run`` on ``files`` into a fresh folder at ``precision`` (default: this
+    process's ``PRECISION``); return run.json's figures.
 
     Returns:
         ``inputs_per_second`` (run.json: inputs / (total - model load)), counts, the method's
@@ -126,7 +129,7 @@ def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: tor
         cfg = build_config(None, {"model": spec, "inputs": tuple(files), "out": Path(out), "methods": (case.method,),
                                   "params": {case.method: case.params(size)}, "batch_size": size.batch,
                                   "device": str(device), "force": True, "workers": workers,
-                                  "precision": PRECISION["value"]})
+                                  "precision": precision or PRECISION["value"]})
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         summary = run(cfg)

@@ -52,3 +52,22 @@ def test_markdown_table_lists_every_row(report):
     table = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| method")]
     assert len(table) == len(data["rows"])
     assert "Ceiling" in text and data["versions"]["torch"] in text
+
+
+def test_rounds_and_two_precisions_report_the_median_round(tmp_path):
+    """``--precision fp32,bf16 --rounds 3``: a row per precision and peer, the peer's figure
+    shared by both precisions, each figure the median of its interleaved rounds."""
+    cmd = [sys.executable, str(ROOT / "bench" / "bench.py"), "--size", "small", "--device", "cpu", "--methods", "saliency",
+           "--threads", "1", "--out", str(tmp_path), "--precision", "fp32,bf16", "--rounds", "3", "--name", "r"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (json_file,) = tmp_path.glob("r-*.json")
+    data = json.loads(json_file.read_text())
+    assert [r["precision"] for r in data["rows"]] == ["fp32", "bf16"]
+    assert data["rows"][0]["peer_img_s"] == data["rows"][1]["peer_img_s"]
+    for row in data["rows"]:
+        rounds = row["rounds"]
+        assert rounds["n"] == 3 and len(rounds["load_average_1min"]) == 3
+        for key in ("peer_img_s", "xai_compute_img_s", "xai_e2e_img_s"):
+            assert len(rounds[key]) == 3 and row[key] == sorted(rounds[key])[1], key
+    assert "Median of 3 interleaved rounds" in (tmp_path / json_file.name.replace(".json", ".md")).read_text()

@@ -119,9 +119,38 @@ def test_recovers_the_weights_of_a_model_linear_in_superpixels():
 def test_chunking_does_not_change_results(one_conv):
     x, t, seeds = smooth_pixels(3, 24, seed=5) * 2 - 1, torch.tensor([0, 1, 2]), [1, 2, 3]
     maps = [Lime(one_conv, LimeParams(n_samples=200, segmentation="slic", n_segments=20,
-                                      perturbations_per_eval=ppe)).explain(x, t, seeds).maps for ppe in (7, 200, 1000)]
-    torch.testing.assert_close(maps[0], maps[1], rtol=1e-5, atol=1e-7)
-    torch.testing.assert_close(maps[0], maps[2], rtol=1e-5, atol=1e-7)
+                                      perturbations_per_eval=ppe)).explain(x, t, seeds).maps
+            for ppe in (7, 200, 1000, None)]  # None: the device's own choice (eval_rows)
+    for other in maps[1:]:
+        torch.testing.assert_close(maps[0], other, rtol=1e-5, atol=1e-7)
+
+
+class _Rows(nn.Module):
+    """Counts the rows it is given, then runs ``inner``."""
+
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner, self.rows = inner, 0
+
+    def forward(self, x):
+        self.rows += x.shape[0]
+        return self.inner(x)
+
+
+def test_several_targets_share_one_set_of_masked_images(one_conv):
+    """Top-k: the k maps are those of k single-target runs, from one set of forward passes."""
+    x, seeds = smooth_pixels(2, 32, seed=6) * 2 - 1, [4, 9]
+    targets = torch.tensor([[0, 2, 1], [1, 0, 2]])  # (N, K)
+    counted = _Rows(one_conv)
+    params = LimeParams(n_samples=150, segmentation="slic", n_segments=20, perturbations_per_eval=64)
+    together = Lime(counted, params).explain_targets(x, targets, seeds)
+    assert counted.rows == 2 * 150
+    for k in range(3):
+        alone = Lime(one_conv, params).explain(x, targets[:, k], seeds)
+        torch.testing.assert_close(together[k].maps, alone.maps, rtol=1e-5, atol=1e-7)
+        for ours, theirs in zip(together[k].details, alone.details):
+            assert ours == pytest.approx(theirs, rel=1e-6)
+    assert not torch.allclose(together[0].maps, together[1].maps)  # the targets differ
 
 
 def test_first_sample_is_the_instance_and_samples_follow_the_seed():

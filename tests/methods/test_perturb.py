@@ -57,6 +57,44 @@ def test_perturbed_scores_equal_explicit_images_whatever_the_chunking(one_conv):
         torch.testing.assert_close(got, expected, rtol=1e-6, atol=1e-7)
 
 
+class _Nchw(torch.nn.Module):
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return self.inner(x.contiguous())
+
+
+class _Layouts(torch.nn.Module):
+    """Records whether each batch it is given is channels_last, then runs ``inner``."""
+
+    def __init__(self, inner: torch.nn.Module) -> None:
+        super().__init__()
+        self.inner, self.seen = inner, []
+
+    def forward(self, x):
+        self.seen.append(x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous())
+        return self.inner(x)
+
+
+def test_a_conv_net_gets_channels_last_batches_on_the_cpu_with_the_same_scores(one_conv):
+    """lime's numpy (B, H, W, C) images reach a PyTorch model as channels_last, oneDNN's fast
+    layout; ours must too (NCHW batches made xai's LIME 0.90x the lime package)."""
+    x, targets = images(2, 16, seed=3), torch.tensor([1, 0])
+    seg = torch.stack([grid_segments(16, 16, 9)] * 2)
+    fill = segment_means(x, seg, 9)
+    masks = torch.rand(10, 9, generator=torch.Generator().manual_seed(1)) > 0.5
+    conv = _Layouts(one_conv)
+    got = perturbed_scores(conv, x, fill, seg, masks, [0, 4, 10], targets, "logit", 3)
+    assert conv.seen and all(conv.seen)
+    mlp = _Layouts(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 3)))
+    perturbed_scores(mlp, x, fill, seg, masks, [0, 4, 10], targets, "logit", 3)
+    assert mlp.seen and not any(mlp.seen)  # nothing to gain without convolutions
+    nchw = perturbed_scores(_Nchw(one_conv), x, fill, seg, masks, [0, 4, 10], targets, "logit", 3)
+    torch.testing.assert_close(got, nchw, rtol=1e-6, atol=1e-6)
+
+
 def test_perturbed_scores_reject_a_target_the_model_lacks(one_conv):
     x = images(1, 8)
     seg = grid_segments(8, 8, 4)[None]

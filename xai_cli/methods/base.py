@@ -116,12 +116,26 @@ class Method(ABC):
         Returns:
             An ``Explanation`` with (N, H, W) float32 maps.
         """
-        if inputs.shape[0] != targets.shape[0]:
-            raise ValueError(f"{inputs.shape[0]} inputs but {targets.shape[0]} targets")
-        seeds = seeds if seeds is not None else [0] * inputs.shape[0]
+        seeds = self._checked_seeds(inputs, targets, seeds)
         out = self._explain(inputs.detach(), targets.to(inputs.device), seeds)
         out.maps = out.maps.detach().float()
         return out
+
+    def explain_targets(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int] | None = None
+                        ) -> list[Explanation]:
+        """One explanation per column of ``targets`` (N, K), in column order.
+
+        The default explains each column on its own; a method whose costly part does not depend
+        on the target (LIME's masked images) overrides this to do that part once.
+        """
+        return [self.explain(inputs, targets[:, k], seeds) for k in range(targets.shape[1])]
+
+    @staticmethod
+    def _checked_seeds(inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int] | None) -> list[int]:
+        """``seeds``, or 0 per item; raises ``ValueError`` when inputs and targets differ in count."""
+        if inputs.shape[0] != targets.shape[0]:
+            raise ValueError(f"{inputs.shape[0]} inputs but {targets.shape[0]} targets")
+        return seeds if seeds is not None else [0] * inputs.shape[0]
 
     def predict(self, inputs) -> torch.Tensor:
         """(N, classes) softmax probabilities of the model on ``inputs`` (no gradients)."""
@@ -141,8 +155,7 @@ class Method(ABC):
         probs = self.predict(inputs)  # (N, classes)
         seconds = time.perf_counter() - t
         targets = pick(probs)  # (N, K)
-        return Predicted(probs, targets, [self.explain(inputs, targets[:, k], seeds) for k in range(targets.shape[1])],
-                         seconds)
+        return Predicted(probs, targets, self.explain_targets(inputs, targets, seeds), seconds)
 
     @abstractmethod
     def _explain(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int]) -> Explanation:

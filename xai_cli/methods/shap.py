@@ -30,7 +30,8 @@ import torch.nn.functional as F
 
 from xai_cli.errors import UsageError
 from xai_cli.methods._coalitions import constrained_shapley_fit, kernel_coalitions
-from xai_cli.methods._perturb import Output, SuperpixelMethod, SuperpixelParams, check_targets, item_generator
+from xai_cli.methods._perturb import (Output, SuperpixelMethod, SuperpixelParams, check_targets, eval_rows,
+                                     item_generator)
 from xai_cli.methods._segments import Segmentation
 from xai_cli.methods.base import Explanation
 from xai_cli.methods.registry import register_method
@@ -104,11 +105,11 @@ class Shap(SuperpixelMethod):
         p = self.params
         with torch.no_grad():  # one row tells the class count: fail on a bad target before the loop
             check_targets(targets, self.model(inputs[:1]).shape[1])
-        maps, details = [], []
+        maps, details, rows = [], [], eval_rows(p.perturbations_per_eval, inputs.device)
         for i, seed in enumerate(seeds):  # per item: the background is built from the item itself
             background = self.background(inputs[i], seed)  # (B, C, H, W)
             attr, info = expected_gradients(self.model, inputs[i:i + 1], targets[i:i + 1], background,
-                                            p.n_samples, [seed], p.perturbations_per_eval)  # (1, C, H, W)
+                                            p.n_samples, [seed], rows)  # (1, C, H, W)
             maps.append(attr[0].sum(0).float())  # (H, W)
             d = info[0]
             details.append({**d, **_efficiency(float(attr.double().sum()), d["f_x"], d["f_background_mean"])})
