@@ -147,7 +147,7 @@ def deletion_insertion(
     base = _baseline(x, normalization, baseline) if "deletion" in kinds else None
     plan = _Plan(x, blurred, base, order_ranks, steps)
     point = plan.curve_points(targets, kinds, probabilities)  # (K, O, N, S+1) readout indices
-    curves = plan.run(model, perturbations_per_eval, probabilities)[point]  # (K, O, N, S+1)
+    curves = plan.run(model, perturbations_per_eval)[point]  # (K, O, N, S+1)
     fractions = plan.counts.cpu().numpy() / (h * w)
     out = {}
     for k, kind in enumerate(kinds):
@@ -196,6 +196,7 @@ class _Plan:
         n, steps, items = self.n, self.steps, np.arange(self.n)
         o = self.order_ranks.shape[0] // n
         targets = torch.as_tensor(targets).cpu().numpy().astype(np.int64)  # (N,)
+        self.given = probabilities
         if probabilities is not None:
             self.n_reads, at_x = n, items
         else:
@@ -231,13 +232,13 @@ class _Plan:
         return (torch.where(changed, self.sources.index_select(0, self.end[r]),
                             self.sources.index_select(0, self.start[r])),)  # (B, C, H, W)
 
-    def run(self, model: nn.Module, chunk: int, probabilities) -> np.ndarray:
+    def run(self, model: nn.Module, chunk: int) -> np.ndarray:
         """The value of every readout: the given probabilities first, then the model's."""
         reads = np.concatenate(self._reads, axis=1)
         values = probabilities_at(model, self.n_rows, self.build, chunk, reads[0], reads[1])
-        if probabilities is None:
+        if self.given is None:
             return values
-        given = torch.as_tensor(probabilities, dtype=torch.float64).cpu().numpy().reshape(self.n)
+        given = torch.as_tensor(self.given, dtype=torch.float64).cpu().numpy().reshape(self.n)
         return np.concatenate([given, values])
 
 
