@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 DEFAULT_CHUNK = 64
-"""Rows per forward pass by default (``perturbations_per_eval``). Past 64 rows a chunk's
-activations outgrow the cache: demo-digits' forward costs 1.35 ms/row at 64 rows and 1.73 at 256
-(fp32, 2 threads, quiet 2-core AMX box); on one thread at load 6, 4.7 vs 6.5 ms/row (fp32) and
-2.8 vs 3.3 (bf16), demo-text 0.11 vs 0.13. (With 2 threads on a box loaded 3x over, thread
-synchronisation dominates and 256 ties or wins.) bench/audit_bench.py times the sweep."""
+"""Rows per forward pass by default (``perturbations_per_eval``). demo-digits' forward costs
+1.35 ms/row at 64 rows and 1.73 at 256 (fp32, 2 threads, quiet 2-core AMX box); on one thread at
+load 6, 4.7 vs 6.5 ms/row (fp32) and 2.8 vs 3.3 (bf16), demo-text 0.11 vs 0.13. With 2 threads
+on a box loaded 2-3x over, thread synchronisation dominates and 128-256 rows win instead.
+bench/audit_bench.py times the sweep."""
 
 
 @torch.no_grad()
