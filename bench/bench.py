@@ -143,7 +143,7 @@ def run_case(case_name: str, size: Size, env: dict, notes: list[str], rounds: in
     n = _count(case_name, size)
     _, _, x, targets, files = env["vit" if case.vit else "cnn"]
     models = env["models"]["vit" if case.vit else "cnn"]  # {precision: (module, spec)}
-    e2e_files = files[:max(n, env["e2e_inputs"])] if not case.slow else files[:n]
+    e2e_files = files[:max(n, env["e2e_inputs"])]
     x, targets, files = x[:n], targets[:n], files[:n]
     peers = peers_for(case_name, size.rows)
     xai = {p: [] for p in models}
@@ -247,7 +247,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, help="torch.set_num_threads (CPU); on a busy shared box 1 can beat 2 by 10x")
     p.add_argument("--profile", action="store_true", help="also cProfile xai's Grad-CAM path end to end")
     p.add_argument("--e2e-inputs", type=int, default=0,
-                   help="inputs for the one-pass methods' end-to-end runs (default: as compute-only); e.g. 256 so start-up does not dominate")
+                   help="inputs for the end-to-end runs (default: as compute-only); e.g. 256 (one-pass methods) or 4 "
+                        "(LIME, SHAP) so start-up does not dominate")
     p.add_argument("--precision", default="fp32",
                    help="xai's precision (compute-only and end to end): fp32, bf16, or fp32,bf16 for both "
                         "against the same peer runs")

@@ -46,7 +46,7 @@ class SuperpixelParams:
     segmentation: Segmentation = "quickshift"  # how the image is cut into superpixels (the features)
     n_segments: int = 50  # for slic and grid; quickshift picks its own number
     output: Output = "probability"  # the score explained: softmax probability or raw logit
-    perturbations_per_eval: int | None = None  # per forward pass, not results; none: 8 on 1 CPU thread, 32/thread, GPU 256
+    perturbations_per_eval: int | None = None  # per forward pass, not results; none: 8 on 1 CPU thread, 16/thread, GPU 256
 
     def validate(self) -> None:
         if self.segmentation not in SEGMENTATIONS:
@@ -98,19 +98,21 @@ class SuperpixelMethod(Method):
 def eval_rows(requested: int | None, device: torch.device) -> int:
     """Rows per forward pass: ``requested``, or what suits the device when None.
 
-    resnet18 224², AMD EPYC (2 cores shared with other jobs, load average 4-9). One thread
-    (CPU time) is fastest at small batches, whose activations stay in cache: fp32 26.4 img/s at
-    8 rows, 24.4 at 32, 22.5 at 256; bf16 autocast 50.9, 48.3, 43.0; forward + backward 10.8 at
-    8, 10.1 at 32. Two threads (wall time, 6 rounds) want wide ones, as every layer's threads
-    meet at a barrier: fp32 9.6 img/s at 16 rows, 12.0 at 32, 11.6 at 64; bf16 15.4, 18.6,
-    21.8. So: 8 rows on one thread, 32 per thread on more. A GPU: 256, the knob's former default.
+    resnet18 224², AMD EPYC, 2 cores shared with other jobs. One thread (CPU time) is fastest at
+    small batches, whose activations stay in cache: fp32 26.4 img/s at 8 rows, 24.4 at 32, 22.5
+    at 256; bf16 autocast 50.9, 48.3, 43.0; forward + backward 10.8 at 8, 10.1 at 32. Two
+    threads (wall time) meet at a barrier in every layer and want wider batches: in rounds
+    with the box to themselves fp32 7.9 img/s at 8 rows, 12.4 at 16, 43.3 at 32, 41.0 at 64,
+    40.4 at 256, bf16 82.9 at 32, 77.7 at 256; under load (average 4-5) bf16 15.4 at 16, 18.6
+    at 32, 21.8 at 64. So: 8 rows on one thread, 16 per thread on more; 256 on a GPU (the
+    knob's former default).
     """
     if requested is not None:
         return requested
     if device.type != "cpu":
         return 256
     threads = torch.get_num_threads()
-    return 8 if threads == 1 else 32 * threads
+    return 8 if threads == 1 else 16 * threads
 
 
 def segment_means(inputs: torch.Tensor, segments: torch.Tensor, n_max: int) -> torch.Tensor:
