@@ -12,4 +12,9 @@ for _info in pkgutil.iter_modules(__path__):
     if _info.name not in _INTERNAL and not _info.name.startswith("_"):
         importlib.import_module(f"{__name__}.{_info.name}")
 
+# LIME's bf16 policy (see Method.bf16), declared here only while methods/lime.py is rewritten on
+# another branch: it belongs in the Lime class.
+all_methods("image")["lime"].bf16 = "bf16"
+all_methods("image")["lime"].bf16_fidelity = "maps r 0.999 of fp32 on the bench's resnet18"
+
 __all__ = ["Explanation", "Method", "Normalization", "all_methods", "build_params", "get_method", "parse_method_list"]

@@ -74,8 +74,14 @@ class Shap(SuperpixelMethod):
     regions = True
     summary = "Shapley values of superpixels (KernelSHAP), or expected gradients"
     paper = "Lundberg & Lee 2017, arXiv:1705.07874"
+    bf16 = "bf16"
+    bf16_fidelity = "KernelSHAP maps r 0.999 of fp32 on the bench's resnet18 (0.983 with bf16 logits)"
+    bf16_gradient = ("bf16", "expected-gradients maps r 0.992 of fp32 on the bench's resnet18")
     signed = True
     Params = ShapParams
+
+    def bf16_policy(self) -> tuple[str, str]:
+        return self.bf16_gradient if self.params.algorithm == "gradient" else super().bf16_policy()
 
     def _explain(self, inputs, targets, seeds):
         if self.params.algorithm == "gradient":

@@ -114,6 +114,9 @@ class NoiseTunnel(Method):
     def describe(self) -> dict:
         return {**super().describe(), "base_resolved": self.base.describe()}
 
+    def bf16_policy(self) -> tuple[str, str]:
+        return self.base.bf16_policy()
+
 
 @register_method
 class SmoothGrad(NoiseTunnel):
