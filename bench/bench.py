@@ -18,6 +18,7 @@ import math
 import os
 import platform
 import re
+import statistics
 import sys
 import tempfile
 import traceback
@@ -32,7 +33,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent))  # xai_cli from 
 from common import SIZES, Size, Timing, build_cnn, build_vit, ceiling, measure, set_weight_grads, write_jpegs  # noqa: E402
 from common import cpu_model, save_report  # noqa: E402
 from peers import Context, peers_for  # noqa: E402
-from xai_runs import CASES, PRECISION, end_to_end, method_runner, preload, profile_end_to_end, register_model  # noqa: E402
+from xai_runs import CASES, end_to_end, method_runner, preload, profile_end_to_end, register_model  # noqa: E402
 
 NAMES = {"shap": "shap (kernel)", "shap_gradient": "shap (gradient)"}
 
@@ -65,19 +66,23 @@ def _try(label: str, fn, notes: list[str]):
         return None
 
 
-def timed_xai(case_name: str, size: Size, model, x, targets, device, notes) -> Timing | None:
-    """xai's ``Method.explain`` on the preloaded batch, weights frozen; None (and a note) if it fails."""
+def timed_xai(case_name: str, size: Size, model, x, targets, device, notes, precision: str = "fp32"
+              ) -> tuple[Timing | None, str | None]:
+    """xai's ``Method.explain`` on the preloaded batch, weights frozen, at ``precision`` (each method at
+    its policy's arithmetic); ``(timing, arithmetic)``, or Nones (and a note) if it fails."""
     case, samples = CASES[case_name], CASES[case_name].samples(size)
+    arith = []
 
     def go():
         set_weight_grads(model, False)
-        run = method_runner(case, size, model)
+        run = method_runner(case, size, model, precision=precision)
+        arith.append(run.arithmetic)
         if case.slow:  # warm up on one input with one forward pass worth of samples
-            warm = method_runner(case, size, model, min(samples, size.rows))
+            warm = method_runner(case, size, model, min(samples, size.rows), precision)
             return measure(lambda: run(x, targets), x.shape[0], device, 1, lambda: warm(x[:1], targets[:1]))
         return measure(lambda: run(x, targets), x.shape[0], device, size.repeats, lambda: run(x[:size.batch], targets[:size.batch]))
 
-    return _try(f"xai {case_name} compute-only", go, notes)
+    return _try(f"xai {case_name} compute-only ({precision})", go, notes), (arith or [None])[0]
 
 
 def timed_peer(case_name: str, peer, ctx: Context, size: Size, x, targets, device, notes) -> Timing | None:
@@ -106,47 +111,71 @@ def timed_peer(case_name: str, peer, ctx: Context, size: Size, x, targets, devic
     return _try(f"{peer.label} ({case_name})", go, notes)
 
 
-def timed_e2e(case_name: str, spec: str, files, size: Size, device, notes) -> dict | None:
+def timed_e2e(case_name: str, spec: str, files, size: Size, device, notes, precision: str = "fp32") -> dict | None:
     """xai's pipeline on the JPEG files (after a one-batch warm-up run for the one-pass methods)."""
     case = CASES[case_name]
 
     def go():
         if not case.slow:  # imports, fonts, first allocations: not part of a long run's rate
-            end_to_end(spec, files[:size.batch], case, size, device)
-        result = end_to_end(spec, files, case, size, device)
+            end_to_end(spec, files[:size.batch], case, size, device, precision=precision)
+        result = end_to_end(spec, files, case, size, device, precision=precision)
         if result["failed"] or result["ok"] != len(files):
             notes.append(f"xai {case_name} end to end: {result['ok']} ok, {result['failed']} failed of {len(files)}")
         return result
 
-    return _try(f"xai {case_name} end to end", go, notes)
+    return _try(f"xai {case_name} end to end ({precision})", go, notes)
 
 
-def run_case(case_name: str, size: Size, env: dict, notes: list[str]) -> list[dict]:
-    """The rows of one method: one per peer (or one with no peer)."""
+def run_case(case_name: str, size: Size, env: dict, notes: list[str], precisions: tuple[str, ...] = ("fp32",)
+             ) -> list[dict]:
+    """The rows of one method: one per peer (or one with no peer) and xai precision."""
     case = CASES[case_name]
     n = _count(case_name, size)
     model, spec, x, targets, files = env["vit" if case.vit else "cnn"]
     e2e_files = files[:max(n, env["e2e_inputs"])] if not case.slow else files[:n]
     x, targets, files = x[:n], targets[:n], files[:n]
-    xai = timed_xai(case_name, size, model, x, targets, env["device"], notes) if env["xai"] else None
-    e2e = timed_e2e(case_name, spec, e2e_files, size, env["device"], notes) if env["xai"] else None
+    xai, e2e = {}, {}
+    for p in precisions:
+        xai[p] = timed_xai(case_name, size, model, x, targets, env["device"], notes, p) if env["xai"] else (None, None)
+        e2e[p] = timed_e2e(case_name, spec, e2e_files, size, env["device"], notes, p) if env["xai"] and env["e2e"] else None
     rows = []
     for peer in peers_for(case_name, size.rows) or [None]:
         t = timed_peer(case_name, peer, env["ctx"], size, x, targets, env["device"], notes) if peer else None
-        peer_rate = t.items_per_second if t else None
-        xai_rate = xai.items_per_second if xai else None
-        e2e_rate = e2e["inputs_per_second"] if e2e else None
-        rows.append({
-            "method": NAMES.get(case_name, case_name), "case": case_name, "peer": peer.label if peer else None,
-            "peer_img_s": peer_rate, "xai_compute_img_s": xai_rate, "xai_e2e_img_s": e2e_rate,
-            "ratio_compute": xai_rate / peer_rate if xai_rate and peer_rate else None,
-            "ratio_e2e": e2e_rate / peer_rate if e2e_rate and peer_rate else None,
-            "peak_mib": {"peer": t.peak_mib if t else None, "xai": xai.peak_mib if xai else None,
-                         "e2e": e2e["peak_mib"] if e2e else None},
-            "inputs": n, "e2e_inputs": len(e2e_files), "samples": case.samples(size), "params": case.params(size),
-            "e2e_run_json_timings": e2e["timings"] if e2e else None,
-        })
-    return rows
+        for p in precisions:
+            (timing, arith), end = xai[p], e2e[p]
+            rows.append({
+                "method": NAMES.get(case_name, case_name), "case": case_name, "peer": peer.label if peer else None,
+                "precision": p, "arithmetic": arith,
+                "peer_img_s": t.items_per_second if t else None,
+                "xai_compute_img_s": timing.items_per_second if timing else None,
+                "xai_e2e_img_s": end["inputs_per_second"] if end else None,
+                "peak_mib": {"peer": t.peak_mib if t else None, "xai": timing.peak_mib if timing else None,
+                             "e2e": end["peak_mib"] if end else None},
+                "inputs": n, "e2e_inputs": len(e2e_files), "samples": case.samples(size), "params": case.params(size),
+                "e2e_run_json_timings": end["timings"] if end else None,
+            })
+    return [with_ratios(r) for r in rows]
+
+
+def with_ratios(row: dict) -> dict:
+    xai, e2e, peer = row["xai_compute_img_s"], row["xai_e2e_img_s"], row["peer_img_s"]
+    return {**row, "ratio_compute": xai / peer if xai and peer else None, "ratio_e2e": e2e / peer if e2e and peer else None}
+
+
+def median_rows(rounds: list[list[dict]]) -> list[dict]:
+    """One row per (method, peer, precision): the median rate of each side over the rounds, and
+    the ratio of those medians; every round's rates kept under ``rounds``."""
+    if len(rounds) == 1:
+        return rounds[0]
+    out = []
+    for group in zip(*rounds):  # every round lists its rows in the same order
+        row = dict(group[0])
+        row["rounds"] = {k: [g[k] for g in group] for k in ("peer_img_s", "xai_compute_img_s", "xai_e2e_img_s")}
+        for k, values in row["rounds"].items():
+            values = [v for v in values if v]
+            row[k] = statistics.median(values) if values else None
+        out.append(with_ratios(row))
+    return out
 
 
 def rate(v: float | None) -> str:
@@ -169,7 +198,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# xai throughput vs peers: {report['device']['name']} ({report['device']['type']})",
         "",
-        f"{report['date']} · size `{report['size_name']}` · xai precision {report.get('precision', 'fp32')} · torch {report['versions']['torch']} · "
+        f"{report['date']} · size `{report['size_name']}` · xai precision {report.get('precision', 'fp32')} · "
+        f"{report.get('rounds', 1)} round(s), median · torch {report['versions']['torch']} · "
         f"torchvision {report['versions']['torchvision']} · {report['size']['cnn']} {report['size']['side']}² "
         f"(ViT: {report['size']['vit']}) · batch {report['size']['batch']} · rows/pass {report['size']['rows']}",
         "",
@@ -177,13 +207,15 @@ def markdown(report: dict) -> str:
         f"{rate(c.get('fwd_bwd_img_s'))}, forward only {rate(c.get('fwd_img_s'))}"
         + (f"; {report['size']['vit']} forward only {rate(c['vit_fwd_img_s'])}" if c.get("vit_fwd_img_s") else ""),
         "",
-        "| method | peer | peer figure | xai compute-only | xai end to end | xai/peer compute | xai/peer e2e "
-        "| peak GPU MiB peer / xai / e2e | inputs × samples |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | peer | peer figure | xai precision (arithmetic) | xai compute-only | xai end to end | xai/peer compute "
+        "| xai/peer e2e | peak GPU MiB peer / xai / e2e | inputs × samples |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in report["rows"]:
         mem = " / ".join("-" if v is None else f"{v:,.0f}" for v in r["peak_mib"].values())
-        lines.append(f"| {r['method']} | {r['peer'] or '(none has it)'} | {rate(r['peer_img_s'])} | "
+        arith = r.get("arithmetic")
+        prec = r.get("precision", "fp32") + (f" ({arith})" if arith and arith != r.get("precision", "fp32") else "")
+        lines.append(f"| {r['method']} | {r['peer'] or '(none has it)'} | {rate(r['peer_img_s'])} | {prec} | "
                      f"{rate(r['xai_compute_img_s'])} | {rate(r['xai_e2e_img_s'])} | {num(r['ratio_compute'])} | "
                      f"{num(r['ratio_e2e'])} | {mem} | {r['inputs']}{e2e_n(r)} × {r['samples'] or 1} |")
     lines += ["", *[f"- {n}" for n in report["notes"]]]
@@ -205,12 +237,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="also cProfile xai's Grad-CAM path end to end")
     p.add_argument("--e2e-inputs", type=int, default=0,
                    help="inputs for the one-pass methods' end-to-end runs (default: as compute-only); e.g. 256 so start-up does not dominate")
-    p.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="xai's precision (compute-only and end to end)")
+    p.add_argument("--precision", default="fp32", help="xai's precision (compute-only and end to end): fp32, bf16, "
+                   "or fp32,bf16 (both, interleaved with the peer); under bf16 each method runs at its policy's arithmetic")
+    p.add_argument("--rounds", type=int, default=1, help="repeat every row this often, interleaved; report the medians")
+    p.add_argument("--no-e2e", action="store_true", help="compute-only rows (skip xai's end-to-end runs)")
     return p.parse_args(argv)
 
 
-def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, folder: Path, e2e_inputs: int = 0
-            ) -> tuple[dict, dict]:
+def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, folder: Path, e2e_inputs: int = 0,
+            e2e: bool = True) -> tuple[dict, dict]:
     """Inputs, models, targets and the ceiling: what every row shares."""
     n_max = max(_count(c, size) for c in cases)
     files = write_jpegs(folder, max(n_max, e2e_inputs), size.photo)
@@ -224,13 +259,8 @@ def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, fo
         from xai_cli.models.layers import find_spatial_layer, get_layer
 
         layer = get_layer(cnn, find_spatial_layer(cnn, x[:1]))  # the layer xai's Grad-CAM uses: peers get it too
-    xai_cnn, xai_spec = cnn, spec
-    if PRECISION["value"] == "bf16":  # xai's copy goes channels_last; the peers keep the model as built
-        import copy
-
-        xai_cnn = copy.deepcopy(cnn).to(memory_format=torch.channels_last)
-        xai_spec = register_model(f"{size.cnn}-bf16", xai_cnn, size.side)
-    env = {"device": device, "xai": xai_ok, "e2e_inputs": e2e_inputs, "cnn": (xai_cnn, xai_spec, x, targets, files),
+    # Both sides run the model as built: under bf16 xai passes channels_last inputs, not weights.
+    env = {"device": device, "xai": xai_ok, "e2e": e2e, "e2e_inputs": e2e_inputs, "cnn": (cnn, spec, x, targets, files),
            "ctx": Context(cnn, layer, device, size.rows, x[:8])}
     b = min(size.batch, n_max)
     ceil = {"fwd_bwd_img_s": ceiling(cnn, x[:b], targets[:b], device, size.repeats).items_per_second,
@@ -252,19 +282,26 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else
                           "cpu" if args.device == "auto" else args.device)
     size, notes, started = SIZES[args.size], [], dt.datetime.now()
-    PRECISION["value"] = args.precision
+    precisions = tuple(p.strip() for p in args.precision.split(",") if p.strip())
+    if not precisions or any(p not in ("fp32", "bf16") for p in precisions):
+        print(f"error: --precision {args.precision!r}: use fp32, bf16 or fp32,bf16", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     slug = re.sub(r"[^a-z0-9]+", "-", torch.cuda.get_device_name(device).lower() if device.type == "cuda" else "cpu")
-    stem = args.out / f"{slug.strip('-')}-{args.size}-{started:%Y-%m-%d}{'-bf16' if args.precision == 'bf16' else ''}"
+    tag = "" if precisions == ("fp32",) else "-" + "-".join(precisions)
+    stem = args.out / f"{slug.strip('-')}-{args.size}-{started:%Y-%m-%d}{tag}"
     args.out.mkdir(parents=True, exist_ok=True)
     xai_ok = bool(_try("xai's methods (import xai_cli.methods)", lambda: __import__("xai_cli.methods") and True, notes))
     with tempfile.TemporaryDirectory(prefix="xai-bench-in-") as tmp:
-        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp), args.e2e_inputs)
-        rows = []
-        for c in cases:
-            note(f"measuring {c} ...")
-            rows += run_case(c, size, env, notes)
+        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp), args.e2e_inputs, not args.no_e2e)
+        rounds = []
+        for r in range(max(1, args.rounds)):  # whole rounds: every row measured once per round
+            rounds.append([])
+            for c in cases:
+                note(f"measuring {c} (round {r + 1} of {args.rounds}) ...")
+                rounds[-1] += run_case(c, size, env, notes, precisions)
+        rows = median_rows(rounds)
         profile = None
         if args.profile and xai_ok:
             _, spec, _, _, files = env["cnn"]
@@ -273,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     import torchvision
 
     report = {"date": started.isoformat(timespec="seconds"), "size_name": args.size, "size": size.to_dict(),
-              "precision": args.precision, "e2e_inputs": args.e2e_inputs,
+              "precision": args.precision, "rounds": len(rounds), "e2e_inputs": args.e2e_inputs,
               "device": {"type": device.type, "name": device_name(device)},
               "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
                            "python": platform.python_version()},

@@ -10,7 +10,7 @@ as built) and at each arithmetic, rounds interleaved so a loaded box slows them 
 - ``autocast``: every layer under bf16 autocast, logits included (``--precision bf16`` before
   the per-method policy; kept here to measure what the fp32 islands buy);
 - ``bf16``: autocast with the classifier head in fp32 (``core.precision``);
-- ``bf16-hires-fp32``: also the layers at 1/4 of the input's side or more in fp32 (gradient methods).
+- ``bf16-hires-fp32``: also the layers at half the input's side or more in fp32 (gradient methods).
 
 Reported per row: per-input Pearson r of the map against the fp32 map (min and mean), IG's
 completeness error, seconds per input and the speed-up over fp32; the row of the arithmetic

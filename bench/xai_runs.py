@@ -48,7 +48,6 @@ CASES: dict[str, Case] = {
 }
 
 _BENCH_MODELS: dict[str, tuple[nn.Module, object]] = {}
-PRECISION = {"value": "fp32"}  # xai's --precision for every run of this process (bench.py --precision)
 
 
 def register_model(name: str, module: nn.Module, side: int) -> str:
@@ -82,8 +81,10 @@ def preload(spec: str, files: list[Path], device: torch.device) -> torch.Tensor:
     return torch.stack([it.tensor for it in items]).to(device)
 
 
-def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None = None) -> Callable:
-    """``run(x, targets)``: ``Method.explain`` on a preloaded batch, ``size.batch`` inputs per call.
+def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None = None, precision: str = "fp32"
+                  ) -> Callable:
+    """``run(x, targets)``: ``Method.explain`` on a preloaded batch, ``size.batch`` inputs per call,
+    at the arithmetic the method's bf16 policy gives ``precision`` (as the engine runs it).
 
     Raises:
         Exception: Whatever the registry or the method's constructor raises (the caller notes it).
@@ -96,21 +97,22 @@ def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None 
     cls = get_method(case.method, "image")
     method = cls(model, build_params(cls, params), Normalization(IMAGENET_MEAN, IMAGENET_STD))
 
-    from xai_cli.core.precision import autocast_model, prepare_inputs
+    from xai_cli.core.precision import arithmetic, autocast_model, prepare_inputs
 
-    precision = PRECISION["value"]
+    arith = arithmetic(precision, method.bf16_policy()[0])
 
     def run(x, targets):
-        with autocast_model(model, precision, x.device):
+        with autocast_model(model, arith, x.device):
             for s in range(0, x.shape[0], size.batch):
-                xb = prepare_inputs(x[s:s + size.batch], precision)
+                xb = prepare_inputs(x[s:s + size.batch], arith)
                 method.explain(xb, targets[s:s + size.batch], list(range(s, s + xb.shape[0])))
 
+    run.arithmetic = arith
     return run
 
 
-def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: torch.device, workers: int | None = None
-               ) -> dict:
+def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: torch.device, workers: int | None = None,
+               precision: str = "fp32") -> dict:
     """Run ``xai_cli.api.run`` on ``files`` into a fresh folder; return run.json's figures.
 
     Returns:
@@ -126,7 +128,7 @@ def end_to_end(spec: str, files: list[Path], case: Case, size: Size, device: tor
         cfg = build_config(None, {"model": spec, "inputs": tuple(files), "out": Path(out), "methods": (case.method,),
                                   "params": {case.method: case.params(size)}, "batch_size": size.batch,
                                   "device": str(device), "force": True, "workers": workers,
-                                  "precision": PRECISION["value"]})
+                                  "precision": precision})
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
         summary = run(cfg)

@@ -19,7 +19,7 @@ from torch import nn
 from tests.reliability.cli import env
 from xai_cli import api
 from xai_cli.core.precision import autocast_model, prepare_inputs
-from xai_cli.methods.registry import all_methods, build_params
+from xai_cli.methods.registry import all_methods, build_params, method_cards
 
 DIGITS = Path(__file__).parents[2] / "sample_images" / "digits"
 
@@ -93,6 +93,8 @@ def test_every_method_declares_a_measured_policy():
         for name, cls in all_methods(modality).items():
             assert cls.bf16 in ARITHMETIC, name
             assert cls.bf16 == "fp32" or " r " in f" {cls.bf16_fidelity}", f"{name}: a bf16 policy cites its measurement"
+    for card in method_cards():
+        assert card.bf16.split(":")[0] in ARITHMETIC, card.name
     shap = all_methods()["shap"]
     assert shap(nn.Identity(), build_params(shap, {"algorithm": "gradient"})).bf16_policy()[1] != shap.bf16_fidelity
     smooth = all_methods()["smoothgrad"]
@@ -173,16 +175,14 @@ def test_autocast_wraps_only_the_forward_and_always_restores_it(resnet18):
 
 def test_the_head_and_under_hires_the_early_layers_run_in_fp32(resnet18):
     """The classifier head never rounds logits to bf16; bf16-hires-fp32 also keeps every layer whose
-    input is at least a quarter of the image's side (64 px: conv1 to layer2's first conv) in fp32."""
+    input is at least half the image's side (64 px: the stem, conv1 to maxpool) in fp32."""
     x = prepare_inputs(torch.randn(2, 3, 64, 64), "bf16")
-    names = ["conv1", "maxpool", "layer1.1.conv2", "layer2.0.conv1", "layer2.1.conv1", "layer4", "fc"]
+    names = ["conv1", "bn1", "maxpool", "layer1.0.conv1", "layer4", "fc"]
     f32, b16 = torch.float32, torch.bfloat16
     assert _dtypes(resnet18, names, "bf16", x) == {
-        "conv1": b16, "maxpool": b16, "layer1.1.conv2": b16, "layer2.0.conv1": b16, "layer2.1.conv1": b16,
-        "layer4": b16, "fc": f32}
+        "conv1": b16, "bn1": b16, "maxpool": b16, "layer1.0.conv1": b16, "layer4": b16, "fc": f32}
     assert _dtypes(resnet18, names, "bf16-hires-fp32", x) == {
-        "conv1": f32, "maxpool": f32, "layer1.1.conv2": f32, "layer2.0.conv1": f32, "layer2.1.conv1": b16,
-        "layer4": b16, "fc": f32}
+        "conv1": f32, "bn1": f32, "maxpool": f32, "layer1.0.conv1": b16, "layer4": b16, "fc": f32}
     with torch.no_grad():
         ref = resnet18(x)
         with autocast_model(resnet18, "bf16", x.device):

@@ -72,6 +72,7 @@ class NoiseTunnel(Method):
 
     Params = NoiseTunnelParams
     kind: ClassVar[str]
+    bf16_fidelity = "follows the wrapped method (base); the default base, saliency, runs in fp32"
 
     def __init__(self, model, params=None, normalization=None) -> None:
         super().__init__(model, params, normalization)
