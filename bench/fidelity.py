@@ -12,6 +12,10 @@ as built) and at each arithmetic, rounds interleaved so a loaded box slows them 
 - ``bf16``: autocast with the classifier head in fp32 (``core.precision``);
 - ``bf16-hires-fp32``: also the layers at half the input's side or more in fp32 (gradient methods).
 
+With ``--noise-row``, a reference row too: fp32 on the inputs plus uniform noise of half a grey
+level (±0.5/255, below the JPEG's own quantisation), i.e. how far the fp32 map itself moves
+under a perturbation the input cannot even represent.
+
 Reported per row: per-input Pearson r of the map against the fp32 map (min and mean), IG's
 completeness error, seconds per input and the speed-up over fp32; the row of the arithmetic
 the method's policy picks (``Method.bf16_policy``) is marked. Also the top-1 agreement of the
@@ -136,11 +140,26 @@ def ceilings(model, x: torch.Tensor, targets: torch.Tensor, rounds: int) -> dict
     return {k: x.shape[0] / statistics.median(v) for k, v in times.items()}
 
 
-def measure_case(case_name: str, model, size, x, targets, rounds: int, samples: int | None, norm) -> list[dict]:
+NOISE = "fp32, input ± half a grey level"
+
+
+def half_grey_noise(x: torch.Tensor, norm) -> torch.Tensor:
+    """Seeded uniform noise of ±0.5/255 in pixel units, in model-input units."""
+    g = torch.Generator().manual_seed(1)
+    std = torch.tensor(norm.std, dtype=x.dtype).view(1, -1, 1, 1)
+    return ((torch.rand(x.shape, generator=g) - 0.5) / 255 / std).to(x.device)
+
+
+def measure_case(case_name: str, model, size, x, targets, rounds: int, samples: int | None, norm,
+                 noise_row: bool = False) -> list[dict]:
     arithmetics = ("autocast", "bf16", "bf16-hires-fp32") if case_name in GRADIENT else ("autocast", "bf16")
     method = make_method(case_name, model, size, samples, norm)
     policy, why = method.bf16_policy()
     runs = {a: runner(method, model, size.batch, a) for a in ("fp32", *arithmetics)}
+    if noise_row:
+        noise = half_grey_noise(x, norm)
+        runs[NOISE] = lambda xx, tt, run=runner(method, model, size.batch, "fp32"): run(xx + noise[:xx.shape[0]], tt)
+        arithmetics = (*arithmetics, NOISE)
     for run in runs.values():  # warm-up: one or two inputs each
         run(x[:min(size.batch, 2)], targets[:min(size.batch, 2)])
     times = {a: [] for a in runs}
@@ -239,6 +258,7 @@ def main(argv=None) -> int:
     p.add_argument("--slow-inputs", type=int, default=2, help="inputs for ig, lime, shap")
     p.add_argument("--slow-samples", type=int, help="override lime/shap samples (default: the size's)")
     p.add_argument("--top1-inputs", type=int, default=128)
+    p.add_argument("--noise-row", action="store_true", help="also fp32 on inputs moved by half a grey level (a reference)")
     p.add_argument("--note", action="append", default=[], help="a line for the report (e.g. the box's load)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--suffix", default="", help="appended to the result's file name")
@@ -260,7 +280,8 @@ def main(argv=None) -> int:
         print(f"measuring {c} ...", file=sys.stderr, flush=True)
         k = min(n, size.n_fast if c in FAST else args.slow_inputs)
         samples = args.slow_samples if c in ("lime", "shap", "shap_gradient") and args.slow_samples else None
-        rows += measure_case(c, model, size, x[:k], targets[:k], args.rounds if c in FAST else 1, samples, norm)
+        rows += measure_case(c, model, size, x[:k], targets[:k], args.rounds if c in FAST else 1, samples, norm,
+                             args.noise_row)
     b = min(size.batch, n)
     report = {"date": started.isoformat(timespec="seconds"), "size_name": args.size, "model": name, "side": side,
               "batch": size.batch, "threads": torch.get_num_threads(), "rounds": args.rounds, "cpu": cpu_model(),
