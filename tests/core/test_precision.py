@@ -6,6 +6,7 @@ unchanged. bench/fidelity.py measures the same on the bench's resnet18 inputs.
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from torch import nn
 
 from tests.reliability.cli import env
 from xai_cli import api
-from xai_cli.core.precision import autocast_model, prepare_inputs
+from xai_cli.core.precision import autocast_model, prepare_inputs, prepare_model
 from xai_cli.methods.registry import all_methods, build_params, method_cards
 
 DIGITS = Path(__file__).parents[2] / "sample_images" / "digits"
@@ -170,6 +171,9 @@ def test_autocast_wraps_only_the_forward_and_always_restores_it(resnet18):
         assert "forward" not in resnet18.__dict__ and not torch.is_autocast_enabled("cpu")
         assert _hooks(resnet18) == before
     assert resnet18.conv1.weight.is_contiguous()  # weights stay as built: fp32 methods of a bf16 run are fp32's
+    copy_ = prepare_model(copy.deepcopy(resnet18), "bf16")  # a bf16-only copy may go channels_last
+    assert copy_.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(copy_.conv1.weight, resnet18.conv1.weight)
     assert resnet18(torch.randn(1, 3, 32, 32)).dtype == torch.float32
 
 
