@@ -65,19 +65,23 @@ def _try(label: str, fn, notes: list[str]):
         return None
 
 
-def timed_xai(case_name: str, size: Size, model, x, targets, device, notes, precision: str) -> Timing | None:
-    """xai's ``Method.explain`` on the preloaded batch, weights frozen; None (and a note) if it fails."""
+def timed_xai(case_name: str, size: Size, model, x, targets, device, notes, precision: str = "fp32"
+              ) -> tuple[Timing | None, str | None]:
+    """xai's ``Method.explain`` on the preloaded batch, weights frozen, at ``precision`` (each method at
+    its policy's arithmetic); ``(timing, arithmetic)``, or Nones (and a note) if it fails."""
     case, samples = CASES[case_name], CASES[case_name].samples(size)
+    arith = []
 
     def go():
         set_weight_grads(model, False)
         run = method_runner(case, size, model, precision=precision)
+        arith.append(run.arithmetic)
         if case.slow:  # warm up on one input with one forward pass worth of samples
             warm = method_runner(case, size, model, min(samples, size.rows), precision)
             return measure(lambda: run(x, targets), x.shape[0], device, 1, lambda: warm(x[:1], targets[:1]))
         return measure(lambda: run(x, targets), x.shape[0], device, size.repeats, lambda: run(x[:size.batch], targets[:size.batch]))
 
-    return _try(f"xai {case_name} compute-only ({precision})", go, notes)
+    return _try(f"xai {case_name} compute-only ({precision})", go, notes), (arith or [None])[0]
 
 
 def timed_peer(case_name: str, peer, ctx: Context, size: Size, x, targets, device, notes) -> Timing | None:
@@ -148,14 +152,18 @@ def run_case(case_name: str, size: Size, env: dict, notes: list[str], rounds: in
     peers = peers_for(case_name, size.rows)
     xai = {p: [] for p in models}
     e2e = {p: [] for p in models}
+    arith: dict[str, str | None] = {}  # the arithmetic each precision ran xai's method at (its bf16 policy)
     peer_t = {peer.label: [] for peer in peers}
     loads = []
     for r in range(rounds):
         if rounds > 1:
             note(f"{case_name}: round {r + 1} of {rounds} (load average {os.getloadavg()[0]:.1f})")
         for p, (model, spec) in models.items():
-            xai[p].append(timed_xai(case_name, size, model, x, targets, env["device"], notes, p) if env["xai"] else None)
-            e2e[p].append(timed_e2e(case_name, spec, e2e_files, size, env["device"], notes, p) if env["xai"] else None)
+            timing, arith[p] = (timed_xai(case_name, size, model, x, targets, env["device"], notes, p) if env["xai"]
+                                else (None, arith.get(p)))
+            xai[p].append(timing)
+            e2e[p].append(timed_e2e(case_name, spec, e2e_files, size, env["device"], notes, p)
+                          if env["xai"] and env["e2e"] else None)
         for peer in peers:
             peer_t[peer.label].append(timed_peer(case_name, peer, env["ctx"], size, x, targets, env["device"], notes))
         loads.append(round(os.getloadavg()[0], 2))
@@ -169,7 +177,7 @@ def run_case(case_name: str, size: Size, env: dict, notes: list[str], rounds: in
             e2e_rate = e_med["inputs_per_second"] if e_med else None
             rows.append({
                 "method": NAMES.get(case_name, case_name), "case": case_name, "precision": p,
-                "peer": peer.label if peer else None,
+                "arithmetic": arith.get(p), "peer": peer.label if peer else None,
                 "peer_img_s": peer_rate, "xai_compute_img_s": xai_rate, "xai_e2e_img_s": e2e_rate,
                 "ratio_compute": xai_rate / peer_rate if xai_rate and peer_rate else None,
                 "ratio_e2e": e2e_rate / peer_rate if e2e_rate and peer_rate else None,
@@ -205,7 +213,8 @@ def markdown(report: dict) -> str:
     lines = [
         f"# xai throughput vs peers: {report['device']['name']} ({report['device']['type']})",
         "",
-        f"{report['date']} · size `{report['size_name']}` · xai precision {report.get('precision', 'fp32')} · torch {report['versions']['torch']} · "
+        f"{report['date']} · size `{report['size_name']}` · xai precision {report.get('precision', 'fp32')} · "
+        f"{report.get('rounds', 1)} round(s), median · torch {report['versions']['torch']} · "
         f"torchvision {report['versions']['torchvision']} · {report['size']['cnn']} {report['size']['side']}² "
         f"(ViT: {report['size']['vit']}) · batch {report['size']['batch']} · rows/pass {report['size']['rows']}",
         "",
@@ -213,15 +222,15 @@ def markdown(report: dict) -> str:
         f"{rate(c.get('fwd_bwd_img_s'))}, forward only {rate(c.get('fwd_img_s'))}"
         + (f"; {report['size']['vit']} forward only {rate(c['vit_fwd_img_s'])}" if c.get("vit_fwd_img_s") else ""),
         "",
-        "| method | peer | peer figure | xai compute-only | xai end to end | xai/peer compute | xai/peer e2e "
-        "| peak GPU MiB peer / xai / e2e | inputs × samples |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| method | peer | peer figure | xai precision (arithmetic) | xai compute-only | xai end to end | xai/peer compute "
+        "| xai/peer e2e | peak GPU MiB peer / xai / e2e | inputs × samples |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    several = len(report["precisions"]) > 1
     for r in report["rows"]:
         mem = " / ".join("-" if v is None else f"{v:,.0f}" for v in r["peak_mib"].values())
-        method = f"{r['method']} ({r['precision']})" if several else r["method"]
-        lines.append(f"| {method} | {r['peer'] or '(none has it)'} | {rate(r['peer_img_s'])} | "
+        arith = r.get("arithmetic")
+        prec = r.get("precision", "fp32") + (f" ({arith})" if arith and arith != r.get("precision", "fp32") else "")
+        lines.append(f"| {r['method']} | {r['peer'] or '(none has it)'} | {rate(r['peer_img_s'])} | {prec} | "
                      f"{rate(r['xai_compute_img_s'])} | {rate(r['xai_e2e_img_s'])} | {num(r['ratio_compute'])} | "
                      f"{num(r['ratio_e2e'])} | {mem} | {r['inputs']}{e2e_n(r)} × {r['samples'] or 1} |")
     if report.get("rounds", 1) > 1:
@@ -256,11 +265,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="measure every side of a case this many times, interleaved, and report the median (default 1)")
     p.add_argument("--name", help="the result files' name before the date (default: <device>-<size>, and the "
                                   "precisions after the date)")
+    p.add_argument("--no-e2e", action="store_true", help="compute-only rows (skip xai's end-to-end runs)")
     return p.parse_args(argv)
 
 
 def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, folder: Path, e2e_inputs: int = 0,
-            precisions: tuple[str, ...] = ("fp32",)) -> tuple[dict, dict]:
+            precisions: tuple[str, ...] = ("fp32",), e2e: bool = True) -> tuple[dict, dict]:
     """Inputs, models, targets and the ceiling: what every row shares."""
     n_max = max(_count(c, size) for c in cases)
     files = write_jpegs(folder, max(n_max, e2e_inputs), size.photo)
@@ -284,7 +294,7 @@ def prepare(size: Size, cases: list[str], device: torch.device, xai_ok: bool, fo
         else:
             models[p] = (cnn, spec)
     xai_cnn, xai_spec = models[precisions[0]]
-    env = {"device": device, "xai": xai_ok, "e2e_inputs": e2e_inputs, "cnn": (xai_cnn, xai_spec, x, targets, files),
+    env = {"device": device, "xai": xai_ok, "e2e": e2e, "e2e_inputs": e2e_inputs, "cnn": (xai_cnn, xai_spec, x, targets, files),
            "models": {"cnn": models}, "ctx": Context(cnn, layer, device, size.rows, x[:8])}
     b = min(size.batch, n_max)
     ceil = {"fwd_bwd_img_s": ceiling(cnn, x[:b], targets[:b], device, size.repeats).items_per_second,
@@ -321,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     xai_ok = bool(_try("xai's methods (import xai_cli.methods)", lambda: __import__("xai_cli.methods") and True, notes))
     with tempfile.TemporaryDirectory(prefix="xai-bench-in-") as tmp:
-        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp), args.e2e_inputs, precisions)
+        env, ceil = prepare(size, cases, device, xai_ok, Path(tmp), args.e2e_inputs, precisions, not args.no_e2e)
         rows = []
         for c in cases:
             note(f"measuring {c} ...")

@@ -85,7 +85,8 @@ def preload(spec: str, files: list[Path], device: torch.device) -> torch.Tensor:
 def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None = None,
                   precision: str | None = None) -> Callable:
     """``run(x, targets)``: ``Method.explain`` on a preloaded batch, ``size.batch`` inputs per call,
-    at ``precision`` (default: this process's ``PRECISION``).
+    at the arithmetic the method's bf16 policy gives ``precision`` (default: this process's
+    ``PRECISION``), as the engine runs it.
 
     Raises:
         Exception: Whatever the registry or the method's constructor raises (the caller notes it).
@@ -98,16 +99,17 @@ def method_runner(case: Case, size: Size, model: nn.Module, samples: int | None 
     cls = get_method(case.method, "image")
     method = cls(model, build_params(cls, params), Normalization(IMAGENET_MEAN, IMAGENET_STD))
 
-    from xai_cli.core.precision import autocast_model, prepare_inputs
+    from xai_cli.core.precision import arithmetic, autocast_model, prepare_inputs
 
-    precision = precision or PRECISION["value"]
+    arith = arithmetic(precision or PRECISION["value"], method.bf16_policy()[0])
 
     def run(x, targets):
-        with autocast_model(model, precision, x.device):
+        with autocast_model(model, arith, x.device):
             for s in range(0, x.shape[0], size.batch):
-                xb = prepare_inputs(x[s:s + size.batch], precision)
+                xb = prepare_inputs(x[s:s + size.batch], arith)
                 method.explain(xb, targets[s:s + size.batch], list(range(s, s + xb.shape[0])))
 
+    run.arithmetic = arith
     return run
 
 

@@ -44,7 +44,7 @@ class RunConfig:
     top_k: int = 1
     batch_size: int = 32
     device: str = "auto"
-    precision: str = "fp32"  # the model's forward/backward: fp32, or bf16 autocast (maps and statistics stay fp32)
+    precision: str = "fp32"  # the model's forward/backward: fp32, or bf16 autocast as each method's policy allows (maps and statistics stay fp32)
     workers: int | None = None  # None: one per spare core (at most 8)
     decode: str = "cpu"  # "device": JPEGs decoded on the run's device (nvJPEG on a GPU), the rest on the CPU
     writer_threads: int | None = None  # None: half the cores, at least 1

@@ -27,7 +27,7 @@ import torch
 from xai_cli import __version__, cancel
 from xai_cli.config import MAX_TOP_K, RunConfig
 from xai_cli.core.engine import Engine
-from xai_cli.core.precision import precision_warning, prepare_model
+from xai_cli.core.precision import policy_warning, precision_warning
 from xai_cli.core.reporting import Reporter
 from xai_cli.core.results import ItemResult, RunInfo, RunSummary
 from xai_cli.core.shard import Shard, parse_shard
@@ -102,7 +102,6 @@ def load_engine(cfg: RunConfig, device: str) -> Engine:
 
         Image.MAX_IMAGE_PIXELS = cfg.max_pixels
     loaded = load_model(_request(cfg), torch.device(device))
-    prepare_model(loaded.module, cfg.precision)  # the engine process or actor runs the precision asked for
     return build_engine(cfg, loaded, torch.device(device), {}, Reporter())
 
 
@@ -203,7 +202,6 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
     warning = precision_warning(cfg.precision, device)
     if warning:
         reporter.warning(warning)
-    prepare_model(loaded.module, cfg.precision)
     found = discover_all(list(cfg.inputs), modality.extensions, exclude=cfg.out)
     files = modality.expand(found.files)
     if not files:  # a sometimes-empty inbox is not a typo: exit 0, run.json says 0 inputs (a missing path is exit 2)
@@ -211,6 +209,9 @@ def prepare(cfg: RunConfig, reporter: Reporter | None = None) -> Session:
                          f"are {' '.join(sorted(modality.extensions))} files, searched recursively): nothing to explain")
     cfg = _clamp_top_k(cfg, modality.num_classes(loaded), reporter)
     engine = build_engine(cfg, loaded, device, files, reporter)
+    warning = policy_warning(cfg.precision, engine.methods)
+    if warning:
+        reporter.warning(warning)
     where = "ray" if cfg.backend == "ray" else ",".join(map(str, devices))
     info = RunInfo(cfg, cfg.output_key(), loaded.identity(), loaded.name, modality.name, modality.run_fields(loaded),
                    files, [m.name for m in engine.methods], where, started, found.skipped, labels=loaded.labels,

@@ -11,7 +11,7 @@ import torch
 
 from tests.conftest import images
 from tests.methods.test_contract import IMAGE_METHODS, _cheap, _model_for
-from xai_cli.core.precision import autocast_model, prepare_inputs, prepare_model
+from xai_cli.core.precision import autocast_model, prepare_inputs
 from xai_cli.methods.registry import all_methods
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
@@ -28,7 +28,7 @@ def test_cuda_gives_the_cpu_maps(name, one_conv, tiny_vit):
     assert gpu.is_cuda and gpu.dtype == torch.float32
     torch.testing.assert_close(gpu.cpu(), cpu, rtol=1e-3, atol=1e-4)
 
-    bf16_model = prepare_model(copy.deepcopy(model).cuda(), "bf16")
+    bf16_model = copy.deepcopy(model).cuda()
     with autocast_model(bf16_model, "bf16", torch.device("cuda")):
         bf16 = cls(bf16_model, _cheap(cls)).explain(prepare_inputs(x.cuda(), "bf16"), t.cuda(), seeds).maps
     assert bf16.dtype == torch.float32

@@ -35,7 +35,7 @@ TopK = Annotated[int | None, typer.Option("--top-k", "-k", min=1, help="Explain 
 Param = Annotated[list[str] | None, typer.Option("--param", "-p", help="A method parameter, METHOD.NAME=VALUE (repeatable).")]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", "-b", min=1, help="Inputs per batch. Results do not depend on it. [default: 32]")]
 Device = Annotated[str | None, typer.Option("--device", "-d", help="auto, cpu, cuda or cuda:N; several, comma-separated, or cuda:all: one engine process per device. [default: auto]")]
-Precision = Annotated[str | None, typer.Option("--precision", help="The model's arithmetic: fp32, or bf16 autocast (+ channels_last) where the CPU (AMX/AVX-512 BF16) or GPU has it; maps and statistics stay fp32. [default: fp32]")]
+Precision = Annotated[str | None, typer.Option("--precision", help="The model's arithmetic: fp32, or bf16 autocast where the CPU (AMX/AVX-512 BF16) or GPU has it, for each method as far as its measured policy allows (xai methods; the others run in fp32, with a warning); maps and statistics stay fp32, each record says its maps' precision. [default: fp32]")]
 Workers = Annotated[int | None, typer.Option("--workers", min=0, help="Decode processes (0: decode in the main process). [default: spare cores, ≤ 8]")]
 Seed = Annotated[int | None, typer.Option("--seed", help="Seed of sampling methods, reset for every input. [default: 0]")]
 MaxPixels = Annotated[int | None, typer.Option("--max-pixels", help="Refuse images larger than this many pixels (decompression-bomb guard). [default: PIL's 89 M]")]

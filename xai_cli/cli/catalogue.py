@@ -30,7 +30,8 @@ def method_lines(cards) -> list[str]:
     """Plain lines, never cut: one block per method, one line per parameter."""
     lines = []
     for c in cards:
-        lines += [f"{c.name}  [{', '.join(c.modalities)}]", f"    {c.summary}", f"    paper: {c.paper}"]
+        lines += [f"{c.name}  [{', '.join(c.modalities)}]", f"    {c.summary}", f"    paper: {c.paper}",
+                  f"    under --precision bf16: {c.bf16}"]
         for p in c.params:
             kind = f"one of {'|'.join(map(str, p.choices))}" if p.choices else p.type
             lines.append(f"    --param {c.name}.{p.name}=VALUE  ({kind}; default {p.default!r}): {p.doc}")

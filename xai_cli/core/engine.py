@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import torch
 
-from xai_cli.core.precision import autocast_model, prepare_inputs
+from xai_cli.core.precision import arithmetic, autocast_model, prepare_inputs
 from xai_cli.core.results import PREDICTION_TOP, TIE, ItemResult, MapResult, Prediction, Target
 from xai_cli.core.targets import choose_targets, tied_with_top
 from xai_cli import cancel
@@ -24,7 +25,7 @@ from xai_cli.cancel import Cancelled
 from xai_cli.errors import XaiError
 from xai_cli.inputs.discover import InputFile
 from xai_cli.inputs.read import Failure
-from xai_cli.methods.base import Method
+from xai_cli.methods.base import Method, Predicted
 from xai_cli.models.registry import LoadedModel
 
 if TYPE_CHECKING:  # the engine only calls the modality it is given: core never imports a modality
@@ -41,6 +42,8 @@ class Engine:
         warnings: Lines the methods returned since the caller last emptied the list.
         on_method: Called ``(method, i, of, inputs)`` as each method finishes on a batch, so
             progress advances within a batch (the engine itself never prints).
+        arithmetic: Each method's arithmetic under ``precision`` (its bf16 policy, see
+            core/precision.py); the prediction runs at the run's, plain ``bf16`` under bf16.
     """
 
     modality: Modality
@@ -51,11 +54,16 @@ class Engine:
     fixed_target: int | None
     top_k: int
     seed: int
-    precision: str = "fp32"  # the model's forward under bf16 autocast, or not (core/precision.py)
+    precision: str = "fp32"  # asked for the run: fp32, or bf16 where each method's policy allows (core/precision.py)
     oom_splits: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"predict": 0.0})
     warnings: list[str] = field(default_factory=list)
     on_method: Callable[[str, int, int, int], None] | None = None
+    arithmetic: dict[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.arithmetic = {m.name: arithmetic(self.precision, m.bf16_policy()[0]) for m in self.methods}
+        self.predict_arithmetic = arithmetic(self.precision, "bf16")
 
     def explain(self, items: list) -> list[ItemResult]:
         """One result per item, in the items' order; never raises for one input's failure."""
@@ -89,16 +97,11 @@ class Engine:
         return ItemResult(index, self.files[index], self.modality.name, "error", sha256=sha256, reason=reason)
 
     def _explain(self, items: list) -> list[ItemResult]:
-        with autocast_model(self.loaded.module, self.precision, self.device):
-            return self._explain_batch(items)
-
-    def _explain_batch(self, items: list) -> list[ItemResult]:
-        x = prepare_inputs(self.modality.collate(items, self.loaded, self.device), self.precision)
+        x = self.modality.collate(items, self.loaded, self.device)
+        views: dict[bool, object] = {}  # the batch as each arithmetic takes it (bf16: channels_last)
         seeds = [item_seed(self.seed, it.sha256) for it in items]
         t = time.perf_counter()
-        # The first method predicts too: Grad-CAM's hooked forward already yields the logits.
-        first = self.methods[0].explain_predicted(
-            x, lambda p: choose_targets(p, self.fixed_target, self.top_k), seeds)
+        first = self._predicted(x, views, seeds)
         probs, targets = first.probs, first.targets  # (N, C), (N, K)
         self.seconds["predict"] += first.predict_seconds
         order = torch.sort(probs, dim=1, descending=True, stable=True)
@@ -114,7 +117,8 @@ class Engine:
                 expls, shared = first.explanations, first.predict_seconds
             else:
                 t, shared = time.perf_counter(), 0.0
-                expls = method.explain_targets(x, targets, seeds)
+                with self._at(self.arithmetic[method.name], x, views) as xa:
+                    expls = method.explain_targets(xa, targets, seeds)
             rows = [self.modality.map_results(e.maps.float(), items, method) for e in expls]  # waits for the device
             seconds = time.perf_counter() - t - shared
             self.seconds[method.name] = self.seconds.get(method.name, 0.0) + seconds
@@ -128,12 +132,42 @@ class Engine:
                     target = Target(k + 1, idx, self.loaded.label(idx), target_p[i][k])
                     per_item[i].append(MapResult(method.name, method.signed, target, scores, stats, method.describe(),
                                                  expl.layer, seconds / (n * k_count),
-                                                 expl.details[i] if expl.details else {}, extra))
+                                                 expl.details[i] if expl.details else {}, extra,
+                                                 precision=self.arithmetic[method.name]))
         labels = self.loaded.label
         results = [self._result(it, Prediction(tuple(top_idx[i]), tuple(top_p[i]), tuple(labels(c) for c in top_idx[i]),
                                                int(tied[i])), per_item[i]) for i, it in enumerate(items)]
         self._warn_degenerate(results)
         return results
+
+    def _predicted(self, x, views: dict, seeds: list[int]) -> Predicted:
+        """The prediction and the first method's explanations of the chosen targets.
+
+        One forward serves both (Grad-CAM's hooked forward yields the logits) when the method
+        runs at the prediction's arithmetic; otherwise the prediction is made at the run's
+        precision and the method explains at its own.
+        """
+        method, arith = self.methods[0], self.arithmetic[self.methods[0].name]
+        pick = lambda probs: choose_targets(probs, self.fixed_target, self.top_k)  # noqa: E731
+        if arith == self.predict_arithmetic:
+            with self._at(arith, x, views) as xa:
+                return method.explain_predicted(xa, pick, seeds)
+        t = time.perf_counter()
+        with self._at(self.predict_arithmetic, x, views) as xa:
+            probs = method.predict(xa)  # (N, classes)
+        seconds = time.perf_counter() - t
+        targets = pick(probs)  # (N, K)
+        with self._at(arith, x, views) as xa:
+            return Predicted(probs, targets, method.explain_targets(xa, targets, seeds), seconds)
+
+    @contextmanager
+    def _at(self, arith: str, x, views: dict) -> Iterator:
+        """The model at arithmetic ``arith`` during the block, given the batch as that arithmetic takes it."""
+        key = arith != "fp32"
+        if key not in views:
+            views[key] = prepare_inputs(x, arith)
+        with autocast_model(self.loaded.module, arith, self.device):
+            yield views[key]
 
     def _warn_degenerate(self, results: list[ItemResult]) -> None:
         """One line per kind of map or prediction that means nothing (the records say which)."""

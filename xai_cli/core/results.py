@@ -60,6 +60,8 @@ class MapResult:
         extra: Further per-map arrays the modality derives (text: ``word_scores``).
         colour_range: (vmin, vmax) the picture's colours span when fixed for the run
             (``scale="run"``, set by the files sink); None: the map's own range.
+        precision: The arithmetic of the model calls that made it (a key of
+            ``core.precision.ARITHMETIC``: under a bf16 run, the method's bf16 policy).
     """
 
     method: str
@@ -73,6 +75,7 @@ class MapResult:
     details: dict = field(default_factory=dict)
     extra: dict[str, np.ndarray] = field(default_factory=dict)
     colour_range: tuple[float, float] | None = None
+    precision: str = "fp32"
 
     @property
     def finite(self) -> bool:

@@ -86,6 +86,12 @@ class Method(ABC):
     regions: ClassVar[bool] = False  # maps are constant over regions (superpixels, patches): no peak marker, whose
     #                                  "largest pixel" would be an arbitrary corner of the best region
     Params: ClassVar[type] = NoParams
+    # How the model runs for this method under --precision bf16: a key of core.precision.ARITHMETIC
+    # ("bf16", "bf16-hires-fp32" or "fp32"), chosen from its maps' fidelity to fp32 on the bench
+    # (bench/fidelity.py; issue 14 asks r >= 0.99), and that measurement in a few words.
+    # Undeclared means unmeasured, hence fp32.
+    bf16: ClassVar[str] = "fp32"
+    bf16_fidelity: ClassVar[str] = "not measured under bf16"
 
     def __init__(self, model: nn.Module, params=None, normalization: Normalization | None = None) -> None:
         self.model = model
@@ -160,6 +166,11 @@ class Method(ABC):
     @abstractmethod
     def _explain(self, inputs: torch.Tensor, targets: torch.Tensor, seeds: list[int]) -> Explanation:
         """The method's maths on one batch."""
+
+    def bf16_policy(self) -> tuple[str, str]:
+        """``(bf16, bf16_fidelity)`` of this instance: parameters may change them (shap's algorithm,
+        a wrapper's base method)."""
+        return self.bf16, self.bf16_fidelity
 
     def describe(self) -> dict:
         """Parameters for the JSON record."""

@@ -35,6 +35,9 @@ class GuidedBackprop(Method):
     name = "guided_backprop"
     summary = "input gradient with only positive signals passed back through each ReLU (sum over channels)"
     paper = "Springenberg et al. 2014, arXiv:1412.6806"
+    bf16 = "bf16-hires-fp32"
+    bf16_fidelity = ("maps r 0.9998 of fp32 on the bench's resnet18 224² with the stem in fp32, 1.6x the fp32 "
+                     "speed (0.987 with every layer in bf16)")
     signed = True
 
     def __init__(self, model, params=None, normalization=None) -> None:

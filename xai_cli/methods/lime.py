@@ -44,6 +44,8 @@ def check_kernel(kernel_width: float, alpha: float) -> None:
 class Lime(SuperpixelMethod):
     name = "lime"
     regions = True
+    bf16 = "bf16"
+    bf16_fidelity = "maps r 0.9999 of fp32 on the bench's resnet18 224², 1.9x the fp32 speed"
     summary = "weights of a local linear model fitted to the outputs of superpixel-masked copies"
     paper = "Ribeiro et al. 2016, arXiv:1602.04938"
     signed = True

@@ -177,6 +177,7 @@ class MethodCard:
     summary: str
     paper: str
     params: list[ParamCard]
+    bf16: str = ""  # how it runs under --precision bf16 (Method.bf16) and the measurement behind it
 
 
 def param_cards(params_cls: type) -> list[ParamCard]:
@@ -230,9 +231,10 @@ def method_cards() -> list[MethodCard]:
     for modality in sorted(_METHODS):
         for name, cls in _METHODS[modality].items():
             params = param_cards(cls.Params)
-            key = (name, repr(params))
+            bf16 = f"{cls.bf16}: {cls.bf16_fidelity}"
+            key = (name, repr(params), bf16)
             if key in cards:
                 cards[key] = dataclasses.replace(cards[key], modalities=cards[key].modalities + (modality,))
             else:
-                cards[key] = MethodCard(name, (modality,), cls.summary, cls.paper, params)
+                cards[key] = MethodCard(name, (modality,), cls.summary, cls.paper, params, bf16)
     return sorted(cards.values(), key=lambda c: (c.name, c.modalities))

@@ -75,8 +75,15 @@ class Shap(SuperpixelMethod):
     regions = True
     summary = "Shapley values of superpixels (KernelSHAP), or expected gradients"
     paper = "Lundberg & Lee 2017, arXiv:1705.07874"
+    bf16 = "bf16"
+    bf16_fidelity = ("KernelSHAP maps r 0.998 of fp32 on the bench's resnet18 224², 2.0x the fp32 speed (0.987 "
+                     "with bf16 logits); algorithm=gradient: r 0.992, 1.7x")
+    bf16_gradient = ("bf16", "expected-gradients maps r 0.992 of fp32 on the bench's resnet18 224², 1.7x the fp32 speed")
     signed = True
     Params = ShapParams
+
+    def bf16_policy(self) -> tuple[str, str]:
+        return self.bf16_gradient if self.params.algorithm == "gradient" else super().bf16_policy()
 
     def _explain(self, inputs, targets, seeds):
         if self.params.algorithm == "gradient":

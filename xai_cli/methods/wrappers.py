@@ -72,6 +72,7 @@ class NoiseTunnel(Method):
 
     Params = NoiseTunnelParams
     kind: ClassVar[str]
+    bf16_fidelity = "follows the wrapped method (base); the default base, saliency, runs in fp32"
 
     def __init__(self, model, params=None, normalization=None) -> None:
         super().__init__(model, params, normalization)
@@ -113,6 +114,9 @@ class NoiseTunnel(Method):
 
     def describe(self) -> dict:
         return {**super().describe(), "base_resolved": self.base.describe()}
+
+    def bf16_policy(self) -> tuple[str, str]:
+        return self.base.bf16_policy()
 
 
 @register_method

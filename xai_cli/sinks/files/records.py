@@ -35,7 +35,7 @@ def write_result(result: ItemResult, run: RunInfo, layout: Layout, save_raw: boo
     outputs: list[str] = []
     methods: dict[str, list[dict]] = {}
     for m in result.maps:
-        entry = {"target": m.target.to_dict(), "params": m.params, "png": None, "raw": None,
+        entry = {"target": m.target.to_dict(), "params": m.params, "precision": m.precision, "png": None, "raw": None,
                  "seconds": round(m.seconds, 6), "stats": m.stats, "details": m.details, **modality.map_fields(result, m)}
         if m.colour_range is not None:
             entry["colour_range"] = list(m.colour_range)
