@@ -99,7 +99,7 @@ def results_for(side: int, n: int, folder: Path, spec: str, methods: tuple[str, 
     console.configure(quiet=True)
     files = write_jpegs(folder / f"in{side}", n, side)
     cfg = api.RunConfig(model=spec, methods=methods, inputs=tuple(files), workers=0, device="cpu",
-                        batch_size=n, params={"ig": {"steps": 4}},
+                        batch_size=n, params={"ig": {"steps": 4}} if "ig" in methods else {},
                         **({"render_max_side": max_side} if max_side else {}))
     session = __import__("xai_cli.runner", fromlist=["prepare"]).prepare(cfg)
     return list(api.explain(cfg)), session.info
@@ -264,7 +264,7 @@ def main(argv=None) -> int:
               "render_max_side": args.render_max_side or RunConfig.render_max_side, "notes": args.note}
     text = markdown(report)
     print(text)
-    save_report(args.out / f"writer-cpu-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}", report, text)
+    save_report(args.out / f"writer-{started:%Y-%m-%d}{'-' + args.tag if args.tag else ''}", report, text)
     return 0
 
 
