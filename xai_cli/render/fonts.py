@@ -30,14 +30,14 @@ def font(size: int, bold: bool = False) -> ImageFont.FreeTypeFont:
     return fonts[key]
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=512)  # the lines every picture shares stay (each used per picture): ≤ ~4 MB
 def line_mask(text: str, size: int, bold: bool = False) -> tuple[np.ndarray, int, int]:
     """One line of ``text`` as ``ImageDraw.text`` draws it: (its anti-aliased coverage, (h, w)
     uint8, read-only; dx, dy from the pen position to the mask's corner).
 
     Cached, because a run's pictures repeat most of their lines (the model, "the model's top
-    prediction", the legend, a colour bar's "0") and FreeType takes 0.1-0.2 ms a line: 7 lines
-    were 1.1 ms of a 256² photo's picture. The cache holds masks only (a few kB each).
+    prediction", the legend, a colour bar's "0") and FreeType takes 0.03-0.2 ms a line (more on
+    a loaded box): a picture's 7 lines were about 1 ms of a 256² photo's picture.
     """
     mask, (dx, dy) = font(size, bold).getmask2(text, "L", anchor="la", start=(0.0, 0.0))
     # Pillow's own wrapper of its core image: 8 µs, where bytes(mask) reads it pixel by pixel (85 µs)
@@ -46,7 +46,7 @@ def line_mask(text: str, size: int, bold: bool = False) -> tuple[np.ndarray, int
     return pixels, dx, dy
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def length(fnt: ImageFont.FreeTypeFont, text: str) -> float:
     """``fnt.getlength(text)``, cached like ``line_mask`` (a line is measured before it is drawn,
     to wrap it: with Pillow's text shaping that is half the cost of drawing it)."""
