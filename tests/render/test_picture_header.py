@@ -46,7 +46,7 @@ def test_legend_and_caveats_are_on_the_picture():
                                            ("saliency", True), ("gradcam", True)])
 def test_region_methods_get_no_peak_marker(monkeypatch, method, marked):
     seen = {}
-    monkeypatch.setattr(image_picture, "render_panel", lambda *a, **kw: seen.update(kw))
+    monkeypatch.setattr(image_picture, "panel_pixels", lambda *a, **kw: seen.update(kw))
     result, m, run = _case(method=method)
     image_picture.picture(result, m, run)
     assert (seen["peak_xy"] is not None) == marked

@@ -107,5 +107,5 @@ class Modality(ABC):
         return {}
 
     @abstractmethod
-    def picture(self, result: ItemResult, m: MapResult, run: RunInfo) -> Image.Image:
-        """The labelled picture of one map."""
+    def picture(self, result: ItemResult, m: MapResult, run: RunInfo) -> Image.Image | np.ndarray:
+        """The labelled picture of one map (a PIL image, or (H, W, 3) uint8 pixels)."""

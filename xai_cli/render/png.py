@@ -28,28 +28,38 @@ _COLOUR_TYPE = {"L": (0, 1), "RGB": (2, 3), "RGBA": (6, 4)}  # mode -> (PNG colo
 _UP = 2  # PNG filter type "Up": each byte minus the byte above it
 
 
-def encode_png(img: Image.Image) -> bytes:
+_CHANNELS = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def encode_png(img: Image.Image | np.ndarray) -> bytes:
     """The picture as PNG bytes (8 bits per channel; L, RGB and RGBA by hand, other modes by
-    Pillow).
+    Pillow). ``img`` is a PIL image or its pixels, (h, w) or (h, w, 1 | 3 | 4) uint8 (no
+    conversion: 0.13 ms of a 772×408 picture's PIL -> numpy copy saved).
 
     Every row is filtered "Up" (the first row has nothing above it, so it is stored as is
     under the same filter), then deflated as one stream.
     """
-    if img.mode not in _COLOUR_TYPE:
+    if isinstance(img, np.ndarray):
+        if img.dtype != np.uint8 or img.ndim not in (2, 3) or img.ndim == 3 and img.shape[2] not in _CHANNELS:
+            raise ValueError(f"pixels must be (h, w) or (h, w, 1|3|4) uint8, not {img.shape} {img.dtype}")
+        pixels, mode = np.ascontiguousarray(img), _CHANNELS[img.shape[2] if img.ndim == 3 else 1]
+    elif img.mode not in _COLOUR_TYPE:
         import io
 
         buf = io.BytesIO()
         img.save(buf, format="PNG", compress_level=1)
         return buf.getvalue()
-    colour_type, channels = _COLOUR_TYPE[img.mode]
-    w, h = img.size
-    rows = np.asarray(img, dtype=np.uint8).reshape(h, w * channels)
+    else:
+        pixels, mode = np.asarray(img, dtype=np.uint8), img.mode
+    colour_type, channels = _COLOUR_TYPE[mode]
+    h, w = pixels.shape[:2]
+    rows = pixels.reshape(h, w * channels)
     raw = np.empty((h, w * channels + 1), dtype=np.uint8)
     raw[:, 0] = _UP
     raw[0, 1:] = rows[0]
     np.subtract(rows[1:], rows[:-1], out=raw[1:, 1:])  # uint8 arithmetic wraps modulo 256, as PNG wants
     header = struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)
-    return b"".join((_SIGNATURE, _chunk(b"IHDR", header), _chunk(b"IDAT", _deflate(raw.data)), _chunk(b"IEND", b"")))
+    return b"".join((_SIGNATURE, *_chunk(b"IHDR", header), *_chunk(b"IDAT", _deflate(raw.data)), *_chunk(b"IEND", b"")))
 
 
 def _deflate(data) -> bytes:
@@ -59,5 +69,9 @@ def _deflate(data) -> bytes:
     return packer.compress(data) + packer.flush()
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+_crc32 = _isal.crc32 if _isal is not None else zlib.crc32  # ISA-L's: 0.01 ms for a 330 kB IDAT, zlib's 0.15
+
+
+def _chunk(kind: bytes, data: bytes) -> tuple[bytes, ...]:
+    """A chunk's parts (joined once with the whole file: the IDAT is not copied twice)."""
+    return struct.pack(">I", len(data)), kind, data, struct.pack(">I", _crc32(data, zlib.crc32(kind)))

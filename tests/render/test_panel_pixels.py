@@ -1,0 +1,159 @@
+"""The writer's fast paths draw what PIL draws: cached text lines, the numpy colour bar and
+peak marker, one prepared input shared by its maps, and the table blend of the map's colours
+(exact for non-negative maps, within a level for signed ones)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from xai_cli.render import fonts, heatmap
+from xai_cli.render.heatmap import Scale, Style, choose_scale, panel_pixels, prepare
+from xai_cli.render.png import encode_png
+
+LINES = ["gradcam · explains 'tabby cat' (93.1%)", "the model's top prediction", "≥−8.88e−88", "0", "AVATAR · Wo Te",
+         "red: for · blue: against · white: 0 · completeness error 1.23%"]
+
+
+def _photo(side: int = 256, seed: int = 0) -> np.ndarray:
+    """Smooth colour plus grain, like a photo."""
+    rng = np.random.default_rng(seed)
+    coarse = Image.fromarray(rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)).resize((side, side), Image.BICUBIC)
+    return np.clip(np.asarray(coarse, np.int16) + rng.integers(-12, 13, (side, side, 3)), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("size,bold,ink", [(19, True, (0, 0, 0)), (13, False, (90, 90, 90)), (16, False, (176, 60, 0))])
+@pytest.mark.parametrize("background", ["white", "photo"])
+def test_a_drawn_line_is_what_imagedraw_draws(size, bold, ink, background):
+    """On white (the table path) and over a picture (Pillow's blend), clipped at every edge."""
+    base = np.full((60, 300, 3), 255, np.uint8) if background == "white" else _photo(300)[:60]
+    ref, ours = Image.fromarray(base), base.copy()
+    draw = ImageDraw.Draw(ref)
+    for text, xy in zip(LINES, [(4, 3), (-7, 20), (250, 40), (100, -5), (200, 52), (10, 33)]):
+        draw.text(xy, text, fill=ink, font=fonts.font(size, bold))
+        fonts.draw_line(ours, xy, text, size, bold, ink)
+    np.testing.assert_array_equal(ours, np.asarray(ref))
+
+
+def test_a_cached_line_is_the_freshly_drawn_one():
+    fonts.clear_caches()
+    fresh = [fonts.line_mask(t, 15, False) for t in LINES]
+    assert fonts.line_mask.cache_info().misses == len(LINES)
+    cached = [fonts.line_mask(t, 15, False) for t in LINES]
+    assert fonts.line_mask.cache_info().hits == len(LINES)
+    fonts.clear_caches()
+    for (a, dx, dy), (b, ex, ey), (c, fx, fy) in zip(fresh, cached, (fonts.line_mask(t, 15, False) for t in LINES)):
+        assert (dx, dy) == (ex, ey) == (fx, fy)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(a, c)
+    assert not fresh[0][0].flags.writeable  # shared between threads: nobody may draw into it
+
+
+@pytest.mark.parametrize("scale", [Scale(0.0, 2.0, "turbo", False), Scale(-1.5, 1.5, "rdbu_r", True),
+                                   Scale(-3e-5, 3e-5, "rdbu_r", False)])
+def test_the_numpy_colour_bar_is_the_pil_one(scale):
+    canvas = Image.new("RGB", (140, 300), "white")
+    heatmap.colour_bar(canvas, ImageDraw.Draw(canvas), (20, 30), 260, scale, fonts.font(13))
+    ours = np.full((300, 140, 3), 255, np.uint8)
+    heatmap._bar_pixels(ours, (20, 30), 260, scale, 13)
+    np.testing.assert_array_equal(ours, np.asarray(canvas))
+
+
+@pytest.mark.parametrize("xy", [(100.3, 120.7), (12.0, 12.0), (11.99, 40.5), (2.5, 3.5), (-4.0, 50.0),
+                                (318.6, 319.5), (400.0, 10.0), (160.0, 0.2)])
+@pytest.mark.parametrize("r", [5, 10])
+def test_the_peak_marker_is_the_pil_one(xy, r):
+    """Moved stencil in the middle, PIL on a crop near the top and left edges, clipped at all four."""
+    panel = _photo(320)
+    ref = Image.fromarray(panel)
+    heatmap._mark(ref, xy, r)
+    ours = panel.copy()
+    heatmap._mark_pixels(ours, xy, r)
+    np.testing.assert_array_equal(ours, np.asarray(ref))
+
+
+def _maps(seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    cam = np.asarray(Image.fromarray(rng.random((7, 7)).astype(np.float32), "F").resize((224, 224), Image.BILINEAR))
+    return {"gradcam": cam, "ig": rng.normal(size=(224, 224)).astype(np.float32)}
+
+
+@pytest.mark.parametrize("side,box", [(256, (16.0, 16.0, 224.0, 224.0)), (1024, (0.0, 0.0, 1024.0, 1024.0)),
+                                      (96, (0.0, 0.0, 96.0, 96.0)), (300, (30.5, 10.25, 200.0, 180.0))])
+def test_one_prepared_input_draws_every_map_as_drawn_alone(side, box):
+    """The files sink prepares an input once (enlarged or shrunk, grey) for all of its maps."""
+    photo, style = _photo(side), Style()
+    shared = prepare(photo, box, style)
+    for name, amap in _maps().items():
+        kw = dict(signed=name == "ig", title=f"{name} · explains 'cat' (3.4%)", lines=("resnet18",), peak_xy=(40.2, 50.7))
+        np.testing.assert_array_equal(panel_pixels(photo, amap, box, display=shared, **kw),
+                                      panel_pixels(photo, amap, box, **kw))
+    assert not shared.photo.flags.writeable and not shared.bare.flags.writeable
+
+
+def test_the_image_modality_keeps_one_input_for_its_maps(monkeypatch):
+    from tests.render.test_picture_header import _case
+    from xai_cli.modalities.image import picture as image_picture
+
+    calls = []
+    monkeypatch.setattr(image_picture, "prepare", lambda *a: calls.append(a) or prepare(*a))
+    result, m, run = _case(method="gradcam", signed=False)
+    result.item.original = _photo(256)
+    m.scores = _maps()["gradcam"]
+    image_picture.forget()
+    first, second = image_picture.picture(result, m, run), image_picture.picture(result, m, run)
+    assert len(calls) == 1  # the second map of the same input reused the first one's display
+    image_picture.forget()
+    np.testing.assert_array_equal(first, image_picture.picture(result, m, run))
+    np.testing.assert_array_equal(first, second)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("cmap", ["turbo", "viridis", "gray"])
+def test_the_table_blend_is_the_per_pixel_blend_for_non_negative_maps(cmap):
+    rng = np.random.default_rng(3)
+    grey, amap = rng.integers(0, 256, (200, 200), dtype=np.uint8), rng.random((50, 50)).astype(np.float32)
+    rows, cols, box = slice(10, 190), slice(5, 200), (5.0, 10.0, 195.0, 180.0)
+    scale = choose_scale(amap, signed=False, cmap=cmap)
+    table = heatmap._coloured_grey(grey[rows, cols], amap, box, rows, cols, scale, 0.5)
+    per_pixel = heatmap._coloured(grey[rows, cols][..., None], amap, box, rows, cols, scale, 0.5)
+    np.testing.assert_array_equal(table, per_pixel)
+
+
+def test_the_table_blend_moves_a_signed_maps_pixels_by_a_level_at_most():
+    """A signed map's opacity comes from its colour's row, not its own value: on a photo's grey
+    some pixels move by one level (tests/render/test_render.py: still within one of the float
+    formula on any grey). An asymmetric diverging scale keeps the per-pixel blend."""
+    grey = heatmap.grey(_photo(200, seed=5))
+    amap = np.random.default_rng(4).normal(size=(50, 50)).astype(np.float32)
+    rows, cols, box = slice(0, 200), slice(0, 200), (0.0, 0.0, 200.0, 200.0)
+    scale = choose_scale(amap, signed=True)
+    table = heatmap._coloured_grey(grey, amap, box, rows, cols, scale, 0.5).astype(int)
+    per_pixel = heatmap._coloured(grey[..., None], amap, box, rows, cols, scale, 0.5).astype(int)
+    assert np.abs(table - per_pixel).max() == 1
+    assert (table != per_pixel).any(axis=2).mean() < 0.5
+    lopsided = Scale(-1.0, 2.0, "rdbu_r", False)
+    np.testing.assert_array_equal(heatmap._coloured_grey(grey, amap, box, rows, cols, lopsided, 0.5),
+                                  heatmap._coloured(grey[..., None], amap, box, rows, cols, lopsided, 0.5))
+
+
+def test_a_flat_maps_picture_says_so_as_pil_draws_it():
+    photo = _photo(320)
+    pixels = panel_pixels(photo, np.zeros((10, 10), np.float32), (0, 0, 320, 320), signed=False, title="gradcam",
+                          flat=True, style=Style(overlay="blend"))
+    x, header = 8 + 320 + 8, pixels.shape[0] - 8 - 320
+    ref = Image.new("RGB", (pixels.shape[1] - x, pixels.shape[0] - header), "white")
+    ImageDraw.Draw(ref).text((0, 0), "no colour\nscale:\nflat map", fill=heatmap.WARN, font=fonts.font(12))
+    np.testing.assert_array_equal(pixels[header:, x:], np.asarray(ref))
+
+
+def test_png_of_the_pixels_is_png_of_the_image():
+    pixels = panel_pixels(_photo(256), _maps()["ig"], (16.0, 16.0, 224.0, 224.0), signed=True, title="ig")
+    decoded = np.asarray(Image.open(io.BytesIO(encode_png(pixels))))
+    np.testing.assert_array_equal(decoded, pixels)
+    assert encode_png(pixels) == encode_png(Image.fromarray(pixels))
+    with pytest.raises(ValueError):
+        encode_png(pixels.astype(np.float32))
