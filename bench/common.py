@@ -30,7 +30,8 @@ class Size:
         side: Model input side (crop), px; JPEGs are ``side * 256 / 224`` px square.
         batch: Inputs per batch (xai's ``--batch-size``; the peers' batches of inputs).
         rows: Rows per forward pass inside a method: ``ig.internal_batch_size`` for xai and
-            Captum, ``perturbations_per_eval`` for xai's LIME/SHAP, lime's larger batch_size.
+            Captum, ``perturbations_per_eval`` for xai's expected gradients (LIME and KernelSHAP keep
+            xai's default, ``_perturb.eval_rows``), lime's larger batch_size.
         n_fast: Inputs for the one-pass methods (gradcam, saliency, guided_backprop, attention).
         n_ig: Inputs for integrated gradients.
         n_slow: Inputs for LIME and SHAP.

@@ -7,7 +7,11 @@ is bounded by the chunk whatever the number of items or samples. Rows are indepe
 mode), so the chunking changes results only by float rounding.
 
 Every forward pass gets a copy of its inputs: a model whose first layer works in place
-(``ReLU(inplace=True)``) must not write into the caller's tensors.
+(``ReLU(inplace=True)``) must not write into the caller's tensors. That copy is made in the
+layout the model runs fastest in (``batch_layout``: channels_last for a conv net on the CPU),
+which changes results only by float rounding: resnet18 224², 32 rows, forward + backward to the
+input, 1 thread, CPU time 3.26 s NCHW against 2.87 s channels_last (IG maps r 0.999999 of the
+NCHW run's), and that alone had kept xai's IG at Captum's speed instead of ahead of it.
 """
 
 from __future__ import annotations
@@ -33,17 +37,21 @@ def target_gradients(model: nn.Module, points: torch.Tensor, targets: torch.Tens
     Returns:
         ``(grads, scores)``: (R, C, H, W) gradients and the (R,) target logits.
     """
-    points = points.detach().requires_grad_(True)
+    layout = batch_layout(model, points)
+    given = points.is_contiguous(memory_format=layout)
+    points = points.detach().contiguous(memory_format=layout).requires_grad_(True)
     with torch.enable_grad():
         scores = model(points.clone()).gather(1, targets[:, None])[:, 0]  # (R,)
         # Rows are independent, so the gradient of the sum is each row's own gradient.
         (grads,) = torch.autograd.grad(scores.sum(), points)
-    return grads.detach(), scores.detach()
+    grads = grads.detach()
+    return (grads if given else grads.contiguous()), scores.detach()
 
 
 @torch.no_grad()
 def target_scores(model: nn.Module, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> torch.Tensor:
     """The (N,) target logits of ``inputs``, ``batch_size`` rows per forward pass."""
+    inputs = inputs.contiguous(memory_format=batch_layout(model, inputs))
     chunks = [model(inputs[s:s + batch_size].clone()).gather(1, targets[s:s + batch_size, None])[:, 0]
               for s in range(0, inputs.shape[0], batch_size)]
     return torch.cat(chunks).float()  # (N,)
@@ -89,6 +97,27 @@ def summed_gradients(
     if totals is None or row_sums is None:
         raise ValueError("no rows to evaluate: n_items and n_samples must be > 0")
     return totals, row_sums.view(n_items, n_samples)
+
+
+def batch_layout(model: nn.Module, inputs: torch.Tensor) -> torch.memory_format:
+    """The memory format of a batch of images for ``model`` (LIME's and SHAP's masked images,
+    the gradient methods' points): channels_last for a convolutional net on the CPU, or when
+    the inputs already are (``--precision bf16``); else the inputs' own.
+
+    lime's classifier function gets its images as (B, H, W, C) numpy arrays, so a PyTorch model
+    behind it sees channels_last tensors; ours were built NCHW, and that alone made xai's LIME
+    0.90x the lime package. resnet18 224² forward, batch 32, 1 thread, CPU time (AMD EPYC,
+    fp32): 18.7 img/s NCHW, 24.3 channels_last (oneDNN's convolutions and max-pool run in
+    their native layout). A ViT-B/16 (only its patch embedding is a convolution) measured
+    458 vs 469 ms per image, within noise. CUDA at fp32 keeps NCHW: not measured there.
+    """
+    if inputs.dim() != 4:
+        return torch.contiguous_format
+    if inputs.is_contiguous(memory_format=torch.channels_last) and not inputs.is_contiguous():
+        return torch.channels_last
+    if inputs.device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def relative_error(delta: torch.Tensor, f_a: torch.Tensor, f_b: torch.Tensor, floor: float = 0.01) -> torch.Tensor:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from xai_cli.errors import UsageError
-from xai_cli.methods._gradients import item_generator  # noqa: F401  (re-exported for lime.py, shap.py)
+from xai_cli.methods._gradients import batch_layout, item_generator  # noqa: F401  (item_generator re-exported for lime.py, shap.py)
 from xai_cli.methods._segments import SEGMENTATIONS, Segmentation, segment
 from xai_cli.methods.base import Method
 from xai_cli import cancel
@@ -192,26 +192,6 @@ def perturbed_scores(model: nn.Module, inputs: torch.Tensor, fill: torch.Tensor,
             logits = logits.softmax(dim=1)
         scores[start:stop] = logits.gather(1, per_item[row_item[start:stop]]).double()
     return scores if targets.dim() == 2 else scores[:, 0]
-
-
-def batch_layout(model: nn.Module, inputs: torch.Tensor) -> torch.memory_format:
-    """The memory format of the masked images: channels_last for a convolutional net on the
-    CPU, or when the inputs already are (``--precision bf16``); else the inputs' own.
-
-    lime's classifier function gets its images as (B, H, W, C) numpy arrays, so a PyTorch model
-    behind it sees channels_last tensors; ours were built NCHW, and that alone made xai's LIME
-    0.90x the lime package. resnet18 224² forward, batch 32, 1 thread, CPU time (AMD EPYC,
-    fp32): 18.7 img/s NCHW, 24.3 channels_last (oneDNN's convolutions and max-pool run in
-    their native layout). A ViT-B/16 (only its patch embedding is a convolution) measured
-    458 vs 469 ms per image, within noise. CUDA at fp32 keeps NCHW: not measured there.
-    """
-    if inputs.dim() != 4:
-        return torch.contiguous_format
-    if inputs.is_contiguous(memory_format=torch.channels_last) and not inputs.is_contiguous():
-        return torch.channels_last
-    if inputs.device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
-        return torch.channels_last
-    return torch.contiguous_format
 
 
 def check_targets(targets: torch.Tensor, n_classes: int) -> None:

@@ -91,9 +91,10 @@ class IntegratedGradients(Method):
             return points, targets[items], step_weights[ks, None, None, None] * diffs[items]
 
         attrs, _ = summed_gradients(self.model, inputs.shape[0], p.steps, p.internal_batch_size, rows, inputs.device)
-        f_x = target_scores(self.model, inputs, targets, p.internal_batch_size)  # (N,)
-        f_b = target_scores(self.model, baselines, targets, p.internal_batch_size)  # (N,)
-        return attrs, completeness(attrs, f_x, f_b)
+        # f(x) and f(b) in one forward pass of 2N rows (not two of N): 1-2 % of an IG call.
+        n = inputs.shape[0]
+        ends = target_scores(self.model, torch.cat([inputs, baselines]), targets.repeat(2), p.internal_batch_size)  # (2N,)
+        return attrs, completeness(attrs, ends[:n], ends[n:])
 
     def baselines(self, inputs: torch.Tensor, seeds: list[int]) -> torch.Tensor:
         """The (N, C, H, W) baseline of each item, in model-input space."""
