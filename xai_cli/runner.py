@@ -235,7 +235,7 @@ def batches(session: Session, resume: DoneCheck | None = None,
     decode = session.modality.decoder(session.loaded, cfg.decode)
     engine.on_method = lambda name, i, k, n: reporter.step(f"{name} done on a batch of {n} ({i}/{k} methods)")
     said: set[str] = set()  # a method's warning is reported once per run, not once per batch
-    loader = iter_batches(files, decode, cfg.batch_size, workers, engine.device.type == "cuda", resume, session.todo)
+    loader = iter_batches(files, decode, cfg.batch_size, workers, resume, session.todo)
     if len(session.devices) > 1:
         from xai_cli.scale.devices import explain_on_devices
 

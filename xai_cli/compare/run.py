@@ -153,7 +153,7 @@ def _loop(sa, sb, decode, report: CompareReport, writer, names, reporter: Report
     max_side = min(cfg.render_max_side, MAX_PANEL_SIDE)
     failed = 0
     with reporter.progress(len(files)) as advance:
-        for batch in iter_batches(files, decode, cfg.batch_size, workers, False):
+        for batch in iter_batches(files, decode, cfg.batch_size, workers):
             rows: dict[int, tuple[dict, object]] = {f.index: (_failed_row(files[f.index], f.reason), None)
                                                      for f in batch.failures}
             if batch.items:

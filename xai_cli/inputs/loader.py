@@ -36,6 +36,7 @@ class Batch:
     items: list  # decoded inputs (ImageItem, or the text modality's items)
     failures: list[Failure]
     skipped: list[Skipped]
+    rows: torch.Tensor | None = None  # in transit only: the items' ``tensor``s stacked (see ``_collate``)
 
     def __len__(self) -> int:
         return len(self.items) + len(self.failures) + len(self.skipped)
@@ -62,13 +63,33 @@ class _Inputs(Dataset):
         return self.decode(i, self.files[i], data)
 
 
-def _collate(records: list, pin: bool) -> Batch:
+def _collate(records: list) -> Batch:
+    """In the worker: the batch, its items' tensors stacked into one ``rows`` tensor for the trip.
+
+    A tensor crosses to the main process through shared memory, and the main process fetches
+    each one's file descriptor from the worker (a round trip to the worker's sharing thread, which
+    waits whenever the worker is not scheduled); one tensor per batch instead of one per input
+    makes that one trip. ``_unpacked`` gives the items their rows back.
+    """
     items = [r for r in records if not isinstance(r, (Failure, Skipped))]
-    if pin:
+    tensors = [getattr(it, "tensor", None) for it in items]
+    rows = None
+    if tensors and all(isinstance(t, torch.Tensor) and t.shape == tensors[0].shape and t.dtype == tensors[0].dtype
+                       for t in tensors):
+        rows = torch.stack(tensors)  # (N, ...)
         for it in items:
-            if isinstance(getattr(it, "tensor", None), torch.Tensor):
-                it.tensor = it.tensor.pin_memory()
-    return Batch(items, [r for r in records if isinstance(r, Failure)], [r for r in records if isinstance(r, Skipped)])
+            it.tensor = None
+    return Batch(items, [r for r in records if isinstance(r, Failure)], [r for r in records if isinstance(r, Skipped)],
+                 rows)
+
+
+def _unpacked(batch: Batch) -> Batch:
+    """In the main process: each item's ``tensor`` a row of the batch's tensor again."""
+    if batch.rows is not None:
+        for i, it in enumerate(batch.items):
+            it.tensor = batch.rows[i]
+        batch.rows = None
+    return batch
 
 
 _PR_SET_PDEATHSIG = 1
@@ -108,13 +129,14 @@ def default_workers() -> int:
 
 
 def iter_batches(files: list[InputFile], decode: Callable, batch_size: int, workers: int,
-                 pin_memory: bool = False, resume: DoneCheck | None = None,
+                 resume: DoneCheck | None = None,
                  indices: list[int] | None = None) -> Iterator[Batch]:
     """Decode ``files`` (those at ``indices`` if given) with ``decode(index, file, data)`` in ``workers``
     processes, yielding batches in input order; results carry each input's index in ``files``."""
     loader = DataLoader(
         _Inputs(files, decode, resume, indices), batch_size=batch_size, shuffle=False, num_workers=workers,
-        collate_fn=partial(_collate, pin=pin_memory), prefetch_factor=4 if workers else None,
+        collate_fn=_collate, prefetch_factor=4 if workers else None,
         worker_init_fn=partial(die_with_parent, os.getpid()) if workers else None,
     )
-    yield from loader
+    for batch in loader:
+        yield _unpacked(batch)

@@ -16,11 +16,15 @@ NCHW run's), and that alone had kept xai's IG at Captum's speed instead of ahead
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 from torch import nn
 from xai_cli import cancel
+from xai_cli.methods._vit import model_logits
+from xai_cli.methods.base import Explanation, Method, Predicted
 
 # rows(items, ks) -> (points (R, C, H, W), targets (R,), multipliers (R, C, H, W) or broadcastable)
 RowBuilder = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor, torch.Tensor]]
@@ -46,6 +50,45 @@ def target_gradients(model: nn.Module, points: torch.Tensor, targets: torch.Tens
         (grads,) = torch.autograd.grad(scores.sum(), points)
     grads = grads.detach()
     return (grads if given else grads.contiguous()), scores.detach()
+
+
+class InputGradientMethod(Method):
+    """Base of the methods whose map is a reduction of the target's gradient at the input itself
+    (saliency, guided backprop): subclasses define ``reduce`` and, if they modify the backward
+    pass, ``modified``.
+
+    The prediction comes from the gradient pass's own forward (``explain_predicted``), as
+    Grad-CAM's does: the separate no-grad prediction forward was 29 % of the engine's saliency
+    time (resnet18 224², 1 CPU thread: 138.7 ms per input against 97.7 for the method alone).
+    """
+
+    def reduce(self, grads: torch.Tensor) -> torch.Tensor:
+        """(N, C, H, W) input gradients -> (N, H, W) map."""
+        raise NotImplementedError
+
+    def modified(self) -> AbstractContextManager:
+        """The model as the method's backward pass needs it, during the block (default: as it is)."""
+        return nullcontext()
+
+    def _explain(self, inputs, targets, seeds):
+        return self.explain_predicted(inputs, lambda probs: targets[:, None], seeds).explanations[0]
+
+    def explain_predicted(self, inputs, pick, seeds=None):
+        """One forward gives the prediction and, through ``retain_graph``, every target's gradient."""
+        points = inputs.detach().requires_grad_(True)
+        with self.modified(), torch.enable_grad():
+            t = time.perf_counter()
+            logits = model_logits(self.model(points.clone()))  # (N, classes); the clone: see the module docstring
+            probs = torch.softmax(logits.detach().float(), dim=1)
+            seconds = time.perf_counter() - t
+            targets = pick(probs).to(logits.device)  # (N, K)
+            scores = logits.gather(1, targets)  # (N, K)
+            grads = []
+            for k in range(targets.shape[1]):
+                # Rows are independent, so the gradient of the sum is each row's own gradient.
+                (grad,) = torch.autograd.grad(scores[:, k].sum(), points, retain_graph=k + 1 < targets.shape[1])
+                grads.append(grad.detach())  # (N, C, H, W)
+        return Predicted(probs, targets, [Explanation(self.reduce(g).float()) for g in grads], seconds)
 
 
 @torch.no_grad()

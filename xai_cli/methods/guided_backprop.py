@@ -22,16 +22,18 @@ SiLU, ReLU6) are left alone. A warning says so when a model has no ``nn.ReLU`` a
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 from torch import nn
 
-from xai_cli.methods._gradients import target_gradients
-from xai_cli.methods.base import Explanation, Method
+from xai_cli.methods._gradients import InputGradientMethod
 from xai_cli.methods.registry import register_method
 
 
 @register_method
-class GuidedBackprop(Method):
+class GuidedBackprop(InputGradientMethod):
     name = "guided_backprop"
     summary = "input gradient with only positive signals passed back through each ReLU (sum over channels)"
     paper = "Springenberg et al. 2014, arXiv:1412.6806"
@@ -47,14 +49,17 @@ class GuidedBackprop(Method):
             self.warnings.append("guided_backprop: the model has no nn.ReLU modules, so the map is the plain gradient "
                                  "(functional relu calls and other activations cannot be guided)")
 
-    def _explain(self, inputs, targets, seeds):
+    @contextmanager
+    def modified(self) -> Iterator[None]:
         handles = [relu.register_forward_hook(_guide) for relu in self._relus]
         try:
-            grads, _ = target_gradients(self.model, inputs, targets)  # (N, C, H, W)
+            yield
         finally:
             for handle in handles:
                 handle.remove()
-        return Explanation(grads.sum(dim=1))  # (N, H, W)
+
+    def reduce(self, grads):
+        return grads.sum(dim=1)  # (N, C, H, W) -> (N, H, W)
 
 
 def _guide(_module: nn.Module, _inputs, output: torch.Tensor) -> None:

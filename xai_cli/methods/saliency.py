@@ -9,13 +9,12 @@ maximum, as in the paper (section 3.1). Unsigned.
 
 from __future__ import annotations
 
-from xai_cli.methods._gradients import target_gradients
-from xai_cli.methods.base import Explanation, Method
+from xai_cli.methods._gradients import InputGradientMethod
 from xai_cli.methods.registry import register_method
 
 
 @register_method
-class Saliency(Method):
+class Saliency(InputGradientMethod):
     name = "saliency"
     summary = "magnitude of the class score's gradient at each pixel (max over channels)"
     paper = "Simonyan et al. 2013, arXiv:1312.6034"
@@ -24,6 +23,5 @@ class Saliency(Method):
     bf16_fidelity = ("bf16 maps r 0.922 of fp32 on the bench's resnet18 224² (at 2.2x the speed), 0.969 with the "
                      "stem in fp32; the bound is 0.99")
 
-    def _explain(self, inputs, targets, seeds):
-        grads, _ = target_gradients(self.model, inputs, targets)  # (N, C, H, W)
-        return Explanation(grads.abs().amax(dim=1))  # (N, H, W)
+    def reduce(self, grads):
+        return grads.abs().amax(dim=1)  # (N, C, H, W) -> (N, H, W)

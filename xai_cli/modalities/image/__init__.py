@@ -33,7 +33,14 @@ class ImageModality(Modality):
     def collate(self, items, loaded, device):
         import torch
 
-        return torch.stack([it.tensor for it in items]).to(device, non_blocking=True)  # (N, 3, H, W)
+        rows = [it.tensor for it in items]
+        if device.type == "cuda" and all(t.device.type == "cpu" for t in rows):
+            # Staged in pinned memory, so the copy to the GPU is asynchronous (the caching host
+            # allocator keeps the buffer until the copy is done). Pinned here, in the main process:
+            # a forked loader worker cannot use CUDA.
+            staged = torch.empty((len(rows), *rows[0].shape), dtype=rows[0].dtype, pin_memory=True)
+            return torch.stack(rows, out=staged).to(device, non_blocking=True)  # (N, 3, H, W)
+        return torch.stack(rows).to(device, non_blocking=True)  # (N, 3, H, W)
 
     def num_classes(self, loaded):
         import torch

@@ -1,0 +1,47 @@
+"""Loader batches: in input order, failures kept, and each item's tensor exactly its decoded one
+(the worker sends a batch's tensors as one stacked tensor; the items get their rows back)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from xai_cli.inputs.discover import discover
+from xai_cli.inputs.loader import iter_batches
+from xai_cli.inputs.read import Failure
+from xai_cli.modalities.image.decode import decode_image
+from xai_cli.models.preprocess import Preprocess
+
+P = Preprocess(resize_size=36, crop_size=32, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225))
+
+
+def _inputs(root: Path) -> list:
+    rng = np.random.default_rng(0)
+    for i in range(7):
+        size = (40 + 3 * i, 36 + i)  # different shapes: the originals differ, the model inputs do not
+        Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).save(root / f"{i}.png")
+    (root / "3.png").write_bytes(b"not a png")
+    return discover([root])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_batches_carry_each_items_own_tensor_and_failures_in_order(tmp_path, workers):
+    files = _inputs(tmp_path)
+    decode = partial(decode_image, preprocess=P)
+    batches = list(iter_batches(files, decode, 3, workers))
+    assert [len(b) for b in batches] == [3, 3, 1]
+    assert [f.index for b in batches for f in b.failures] == [3]
+    assert all(isinstance(b.failures[0], Failure) for b in batches if b.failures)
+    items = [it for b in batches for it in b.items]
+    assert [it.index for it in items] == [0, 1, 2, 4, 5, 6]
+    for it in items:
+        want = decode(it.index, files[it.index], files[it.index].path.read_bytes())
+        assert it.tensor.shape == (3, 32, 32)
+        assert torch.equal(it.tensor, want.tensor)
+        assert np.array_equal(it.original, want.original)
+    assert all(b.rows is None for b in batches)  # the stacked tensor only travels
