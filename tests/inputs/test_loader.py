@@ -1,5 +1,6 @@
-"""Loader batches: in input order, failures kept, and each item's tensor exactly its decoded one
-(the worker sends a batch's tensors as one stacked tensor; the items get their rows back)."""
+"""Loader batches: in input order, failures kept, and each item's tensor and pixels exactly its
+decoded ones (a worker sends a batch's tensors stacked, with the items' pixels, in one shared
+buffer; the items get their rows and arrays back)."""
 
 from __future__ import annotations
 
@@ -43,5 +44,18 @@ def test_batches_carry_each_items_own_tensor_and_failures_in_order(tmp_path, wor
         want = decode(it.index, files[it.index], files[it.index].path.read_bytes())
         assert it.tensor.shape == (3, 32, 32)
         assert torch.equal(it.tensor, want.tensor)
+        assert it.original.dtype == want.original.dtype and it.original.shape == want.original.shape
         assert np.array_equal(it.original, want.original)
-    assert all(b.rows is None for b in batches)  # the stacked tensor only travels
+    assert all(b.rows is None and b.shared is None for b in batches)  # the buffers only travel
+
+
+def test_a_worker_sends_a_batch_in_one_shared_buffer(tmp_path):
+    """The stacked tensor and every item's pixels cross as views of one buffer, not pickled bytes."""
+    files = _inputs(tmp_path)
+    batch = next(iter_batches(files, partial(decode_image, preprocess=P), 3, 1))
+    storages = {it.tensor.untyped_storage().data_ptr() for it in batch.items}
+    assert len(storages) == 1
+    base = storages.pop()
+    for it in batch.items:
+        start = it.original.__array_interface__["data"][0]
+        assert base <= start < base + it.tensor.untyped_storage().nbytes()  # inside the same buffer

@@ -3,6 +3,8 @@ and ties said on the picture, region methods without a corner marker."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -95,6 +97,20 @@ def test_degenerate_maps_are_named(lo, hi, kind):
 def test_image_stats_carry_the_degenerate_field():
     maps = torch.stack([torch.zeros(8, 8), torch.full((8, 8), 1e-15), torch.rand(8, 8, generator=torch.Generator().manual_seed(0))])
     assert [s["degenerate"] for s in attribution_stats(maps)] == ["zero", "near_zero", None]
+
+
+def test_top10_mass_is_the_share_of_the_largest_tenth():
+    """Against a plain sort in float64: the selection of the largest tenth, not their order."""
+    g = torch.Generator().manual_seed(1)
+    maps = torch.stack([torch.randn(56, 56, generator=g), torch.rand(56, 56, generator=g) ** 8,
+                        torch.zeros(56, 56), torch.full((56, 56), 3.0)])
+    maps[0, 3, 4] = float("nan")
+    got = [s["top10_mass"] for s in attribution_stats(maps)]
+    mag = torch.nan_to_num(maps.reshape(4, -1).double()).abs()
+    k = math.ceil(0.1 * mag.shape[1])
+    want = [(row.sort(descending=True).values[:k].sum() / row.sum()).item() if row.sum() > 0 else 0.0 for row in mag]
+    assert got == pytest.approx(want, rel=1e-6, abs=1e-9)
+    assert got[3] == pytest.approx(k / mag.shape[1])  # a flat map: its tenth holds a tenth (k rounded up)
 
 
 def test_tied_predictions_are_counted():

@@ -18,8 +18,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 
+import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from xai_cli.inputs.discover import InputFile
 from xai_cli.inputs.read import Failure, Skipped, read_input
@@ -37,6 +38,8 @@ class Batch:
     failures: list[Failure]
     skipped: list[Skipped]
     rows: torch.Tensor | None = None  # in transit only: the items' ``tensor``s stacked (see ``_collate``)
+    shared: torch.Tensor | None = None  # in transit only: ``rows`` and the items' arrays in one buffer
+    layout: list | None = None  # where each of them lies in ``shared``
 
     def __len__(self) -> int:
         return len(self.items) + len(self.failures) + len(self.skipped)
@@ -64,12 +67,17 @@ class _Inputs(Dataset):
 
 
 def _collate(records: list) -> Batch:
-    """In the worker: the batch, its items' tensors stacked into one ``rows`` tensor for the trip.
+    """In the worker: the batch, with its items' tensors stacked into one ``rows`` tensor and,
+    when it crosses from a worker process, ``rows`` and the items' arrays (an image's decoded
+    pixels) copied into one shared-memory buffer for the trip.
 
     A tensor crosses to the main process through shared memory, and the main process fetches
     each one's file descriptor from the worker (a round trip to the worker's sharing thread, which
-    waits whenever the worker is not scheduled); one tensor per batch instead of one per input
-    makes that one trip. ``_unpacked`` gives the items their rows back.
+    waits whenever the worker is not scheduled); a numpy array is pickled through the pipe
+    instead: a batch of eight 256² photos was 512 reads of 1.5 MB in the main thread, 1.1 ms of
+    its CPU per input (cProfile of a Grad-CAM run, resnet18 on 2 cores). One buffer per batch
+    makes it one trip and no copy in the main process. ``_unpacked`` gives the items their
+    tensors and arrays back, as views of it.
     """
     items = [r for r in records if not isinstance(r, (Failure, Skipped))]
     tensors = [getattr(it, "tensor", None) for it in items]
@@ -79,12 +87,59 @@ def _collate(records: list) -> Batch:
         rows = torch.stack(tensors)  # (N, ...)
         for it in items:
             it.tensor = None
-    return Batch(items, [r for r in records if isinstance(r, Failure)], [r for r in records if isinstance(r, Skipped)],
-                 rows)
+    batch = Batch(items, [r for r in records if isinstance(r, Failure)],
+                  [r for r in records if isinstance(r, Skipped)], rows)
+    if get_worker_info() is not None:
+        _share(batch)
+    return batch
+
+
+_ALIGN = 64  # each value starts on a cache line in the shared buffer (and is aligned for any dtype)
+_MIN_ARRAY = 4096  # smaller arrays are cheaper to pickle than to place
+
+
+def _share(batch: Batch) -> None:
+    """Move ``batch.rows`` and its items' large numpy arrays into one shared uint8 buffer."""
+    values: list[tuple[int | None, str, torch.Tensor | np.ndarray]] = []  # (item, attribute, value)
+    if batch.rows is not None and batch.rows.device.type == "cpu":
+        values.append((None, "rows", batch.rows))
+    for k, it in enumerate(batch.items):
+        for name, value in vars(it).items():
+            if isinstance(value, np.ndarray) and value.nbytes >= _MIN_ARRAY and value.dtype != object:
+                values.append((k, name, value))
+    if not values:
+        return
+    offsets, total = [], 0
+    for _, _, v in values:
+        offsets.append(total)
+        total += -(-v.nbytes // _ALIGN) * _ALIGN
+    shared = torch.empty(total, dtype=torch.uint8).share_memory_()
+    flat = shared.numpy()
+    layout = []
+    for (k, name, v), at in zip(values, offsets):
+        if isinstance(v, torch.Tensor):
+            shared[at:at + v.nbytes].view(v.dtype).view(v.shape).copy_(v)
+            layout.append((k, name, "tensor", v.dtype, tuple(v.shape), at))
+            batch.rows = None
+        else:
+            flat[at:at + v.nbytes] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
+            layout.append((k, name, "array", v.dtype.str, v.shape, at))
+            setattr(batch.items[k], name, None)
+    batch.shared, batch.layout = shared, layout
 
 
 def _unpacked(batch: Batch) -> Batch:
-    """In the main process: each item's ``tensor`` a row of the batch's tensor again."""
+    """In the main process: each item's ``tensor`` a row of the batch's tensor again, and its
+    arrays views of the shared buffer."""
+    if batch.shared is not None:
+        flat = batch.shared.numpy()
+        for k, name, kind, dtype, shape, at in batch.layout:
+            size = int(np.prod(shape)) * (dtype.itemsize if kind == "tensor" else np.dtype(dtype).itemsize)
+            if kind == "tensor":
+                batch.rows = batch.shared[at:at + size].view(dtype).view(shape)
+            else:
+                setattr(batch.items[k], name, flat[at:at + size].view(dtype).reshape(shape))
+        batch.shared = batch.layout = None
     if batch.rows is not None:
         for i, it in enumerate(batch.items):
             it.tensor = batch.rows[i]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 from xai_cli.modalities.base import TOP_SHARE, degenerate
@@ -26,7 +27,7 @@ def attribution_stats(maps: torch.Tensor) -> list[dict]:
     safe = torch.nan_to_num(flat, nan=0.0, posinf=0.0, neginf=0.0)
     mag = safe.abs()
     k = max(1, math.ceil(TOP_SHARE * flat.shape[1]))
-    top = mag.topk(k, dim=1).values.sum(dim=1)
+    top = _top_sum(mag, k)
     total = mag.sum(dim=1)
     share = torch.where(total > 0, top / total.clamp_min(1e-30), torch.zeros_like(total))
     peak = safe.argmax(dim=1)
@@ -38,3 +39,17 @@ def attribution_stats(maps: torch.Tensor) -> list[dict]:
          "degenerate": degenerate(r[0], r[1]) if r[5] else None}
         for r in rows
     ]
+
+
+def _top_sum(mag: torch.Tensor, k: int) -> torch.Tensor:
+    """Per row of (N, P), the sum of its ``k`` largest values.
+
+    Which values, not their order, matters: on the CPU numpy's introselect finds them in 2.5 ms
+    for eight 224² maps where ``topk`` took 6.1 ms (one thread; it sorts what it selects), the
+    main thread's largest cost after the model's own in a Grad-CAM run; elsewhere ``topk``
+    without sorting (4.0 ms on the CPU).
+    """
+    if mag.device.type == "cpu":
+        values = mag.detach().numpy()
+        return torch.from_numpy(np.partition(values, values.shape[1] - k, axis=1)[:, -k:].sum(axis=1))
+    return mag.topk(k, dim=1, sorted=False).values.sum(dim=1)
