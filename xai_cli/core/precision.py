@@ -24,6 +24,7 @@ runs when bf16 is asked for (``Method.bf16``), one of ``ARITHMETIC``'s keys:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -38,6 +39,7 @@ ARITHMETIC = {
     "bf16": "bf16 autocast; the classifier head (last nn.Linear) in fp32",
     "bf16-hires-fp32": "bf16 autocast; the layers at half the input's side or more and the classifier head in fp32",
 }
+_ACTIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> the arithmetic it runs at now
 HIRES = 2  # under bf16-hires-fp32, a layer whose 4-D input is at least the model input's side / HIRES runs in fp32
 
 
@@ -105,15 +107,27 @@ def autocast_model(model: nn.Module, precision: str, device: torch.device) -> It
     islands = fp32_islands(model, precision, lambda: side[0])
     handles = [h for m, wants in islands for h in _fp32_hooks(m, wants, device_type)]
     model.forward = forward
+    outer = _ACTIVE.get(model)
+    _ACTIVE[model] = precision
     try:
         yield
     finally:
+        if outer is None:
+            _ACTIVE.pop(model, None)
+        else:
+            _ACTIVE[model] = outer
         for h in handles:
             h.remove()
         if own is not None:
             model.forward = own
         else:
             del model.forward
+
+
+def active_arithmetic(model: nn.Module) -> str:
+    """The arithmetic ``model`` runs at now: that of the innermost :func:`autocast_model` block
+    around it, else "fp32"."""
+    return _ACTIVE.get(model, "fp32")
 
 
 def autocast_calls(fn: Callable, precision: str, device: torch.device) -> Callable:
