@@ -115,9 +115,9 @@ def test_perturbed_scores_through_the_copy_are_the_models(monkeypatch, precision
 
     calls = []
     real = fold.forward_copy
-    monkeypatch.setattr(_perturb, "forward_copy", lambda m, a: calls.append(a) or real(m, a))
+    monkeypatch.setattr(fold, "forward_copy", lambda m, a: calls.append(a) or real(m, a))
     fast = scores()
-    monkeypatch.setattr(_perturb, "forward_copy", lambda m, a: None)
+    monkeypatch.setattr(fold, "forward_copy", lambda m, a: None)
     plain = scores()
     assert calls == [precision]
     if precision == "fp32":

@@ -1,12 +1,13 @@
 """A copy of the model for forward-only evaluation: every BatchNorm folded into the convolution
 that feeds it, and under bf16 the convolutions' weights stored in bf16 once.
 
-The methods that only read the model's outputs (LIME and KernelSHAP: hundreds of forward
-passes per input) run that copy; every other use of the model (gradients, hooks on named
-layers, activations, the randomisation test) keeps the model as loaded. An inference-mode
-BatchNorm is an affine map of its input, so folding it into the convolution before it gives the
-same function, computed once per channel instead of once per pixel (outputs equal to float32
-rounding: 2e-6 of logits up to 4.7 on resnet18).
+The methods that only read the model's outputs, hundreds of forward passes per input (LIME,
+KernelSHAP, occlusion, RISE, Score-CAM's channel scores), run that copy (``forward_only``);
+every other use of the model (gradients, hooks on named layers, activations, the randomisation
+test) keeps the model as loaded. An inference-mode BatchNorm is an affine map of its input, so
+folding it into the convolution before it gives the same function, computed once per channel
+instead of once per pixel (outputs equal to float32 rounding: 2e-6 of logits up to 4.7 on
+resnet18).
 
 Measured on resnet18 224², batch 8, one thread (AMD EPYC, 2 cores; bench/results/peers-*):
 fp32 26.1 -> 29.0 img/s (1.11x); bf16 autocast 53.9 -> 57.3 img/s (1.06x), of which folding
@@ -21,15 +22,33 @@ from __future__ import annotations
 
 import copy
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
+from xai_cli.core.precision import active_arithmetic, autocast_model
+
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 # model -> (its parameters' identity and versions, {arithmetic: the copy, or None: nothing to fold})
 _COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@contextmanager
+def forward_only(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
+    """The module to call during the block for ``model``'s outputs alone (no gradients, no
+    hooks): its forward-only copy at the arithmetic the model runs at now, under autocast like
+    the model, or the model itself where there is no copy."""
+    arithmetic = active_arithmetic(model)
+    fast = forward_copy(model, arithmetic)
+    if fast is None:
+        yield model
+        return
+    with autocast_model(fast, arithmetic, device):
+        yield fast
 
 
 def forward_copy(model: nn.Module, arithmetic: str) -> nn.Module | None:

@@ -19,15 +19,13 @@ which a GPU does some thousand times faster; lime's and shap's Python loops stay
 from __future__ import annotations
 
 import bisect
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
-from xai_cli.core.fold import forward_copy
-from xai_cli.core.precision import active_arithmetic, autocast_model
+from xai_cli.core.fold import forward_only
 from xai_cli.errors import UsageError
 from xai_cli.methods._gradients import batch_layout, item_generator  # noqa: F401  (item_generator re-exported for lime.py, shap.py)
 from xai_cli.methods._segments import SEGMENTATIONS, Segmentation, segment
@@ -175,11 +173,9 @@ def perturbed_scores(model: nn.Module, inputs: torch.Tensor, fill: torch.Tensor,
     row_item = torch.repeat_interleave(torch.arange(len(offsets) - 1, device=inputs.device),
                                        torch.tensor(offsets, device=inputs.device).diff())  # (R,)
     layout = batch_layout(model, inputs)
-    arith = active_arithmetic(model)
-    fast = forward_copy(model, arith)  # BatchNorms folded (fp32 1.11x, bf16 1.06x: core/fold.py)
-    with autocast_model(fast, arith, inputs.device) if fast is not None else nullcontext():
-        return _scores(fast if fast is not None else model, inputs, fill, segments, masks, offsets, targets, output,
-                       rows_per_eval, layout, scores, per_item, row_item)
+    with forward_only(model, inputs.device) as fast:  # BatchNorms folded (fp32 1.11x, bf16 1.06x: core/fold.py)
+        return _scores(fast, inputs, fill, segments, masks, offsets, targets, output, rows_per_eval, layout, scores,
+                       per_item, row_item)
 
 
 def _scores(model, inputs, fill, segments, masks, offsets, targets, output, rows_per_eval, layout, scores, per_item,

@@ -23,6 +23,7 @@ from typing import Literal
 
 import torch
 
+from xai_cli.core.fold import forward_only
 from xai_cli.errors import UsageError
 from xai_cli.methods._perturb import Output, check_targets
 from xai_cli.methods._vit import model_logits
@@ -83,7 +84,8 @@ class Occlusion(Method):
         return Explanation((total / counts).float(), [dict(detail) for _ in range(n)])
 
     def _scores(self, inputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        logits = model_logits(self.model(inputs)).float()  # (B, classes)
+        with forward_only(self.model, inputs.device) as model:  # BatchNorms folded: core/fold.py
+            logits = model_logits(model(inputs)).float()  # (B, classes)
         check_targets(targets, logits.shape[1])
         if self.params.output == "probability":
             logits = logits.softmax(dim=1)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from xai_cli.core.fold import forward_only
 from xai_cli.errors import UsageError
 from xai_cli.methods._gradients import item_generator
 from xai_cli.methods._perturb import Output, check_targets
@@ -70,7 +71,8 @@ class Rise(Method):
             item = torch.arange(start, stop, device=inputs.device) // p.n_samples  # (B,)
             masks = upsample_masks(grids[start:stop], shifts[start:stop], size).to(inputs.dtype)  # (B, H, W)
             masked = black + masks[:, None] * (inputs[item] - black)  # (B, C, H, W): pixels * mask
-            logits = model_logits(self.model(masked)).float()  # (B, classes)
+            with forward_only(self.model, inputs.device) as model:  # BatchNorms folded: core/fold.py
+                logits = model_logits(model(masked)).float()  # (B, classes)
             if start == 0:
                 check_targets(targets, logits.shape[1])
             if p.output == "probability":

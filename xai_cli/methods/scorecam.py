@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from xai_cli.core.fold import forward_only
 from xai_cli.errors import UsageError
 from xai_cli.methods._cam import CamMethod, GradCamParams
 from xai_cli.methods._vit import model_logits
@@ -55,7 +56,8 @@ class ScoreCAM(CamMethod):
             rows = torch.arange(start, min(start + step, n * k), device=inputs.device)  # (B,)
             item, channel = rows // k, rows % k
             masks = channel_masks(acts[item, channel], inputs.shape[-2:])  # (B, H, W)
-            logits = model_logits(self.model(inputs[item] * masks[:, None].to(inputs.dtype))).float()  # (B, classes)
+            with forward_only(self.model, inputs.device) as model:  # BatchNorms folded, no layer hooks: core/fold.py
+                logits = model_logits(model(inputs[item] * masks[:, None].to(inputs.dtype))).float()  # (B, classes)
             scores[start:start + rows.shape[0]] = logits.gather(1, targets[item, None])[:, 0]
         return torch.softmax(scores.view(n, k), dim=1)[:, :, None, None].to(acts.dtype)  # (N, K, 1, 1)
 
