@@ -9,9 +9,11 @@ folding it into the convolution before it gives the same function, computed once
 instead of once per pixel (outputs equal to float32 rounding: 2e-6 of logits up to 4.7 on
 resnet18).
 
-Measured on resnet18 224², batch 8, one thread (AMD EPYC, 2 cores; bench/results/peers-*):
-fp32 26.1 -> 29.0 img/s (1.11x); bf16 autocast 53.9 -> 57.3 img/s (1.06x), of which folding
-is 1.02x and the weights cast to bf16 once (autocast casts them again at every call) the rest.
+Measured on resnet18 224², batch 8, one thread (AMD EPYC, 2 cores): the forward pass fp32
+26.1 -> 29.0 img/s (1.11x); bf16 autocast 53.9 -> 57.3 img/s (1.06x), of which folding is 1.02x
+and the weights cast to bf16 once (autocast casts them again at every call) the rest. Whole
+methods (bench/fold_bench.py, bench/results/fold-2026-11-24.md): KernelSHAP and LIME 1.10-1.11x
+at fp32, 1.08-1.09x at bf16, in CPU time.
 
 The structure comes from ``torch.fx``'s symbolic trace: a BatchNorm is folded only where its
 sole input is a convolution's output that nothing else reads. A model fx cannot trace, or one
