@@ -91,7 +91,7 @@ def test_one_prepared_input_draws_every_map_as_drawn_alone(side, box):
         kw = dict(signed=name == "ig", title=f"{name} · explains 'cat' (3.4%)", lines=("resnet18",), peak_xy=(40.2, 50.7))
         np.testing.assert_array_equal(panel_pixels(photo, amap, box, display=shared, **kw),
                                       panel_pixels(photo, amap, box, **kw))
-    assert not shared.photo.flags.writeable and not shared.bare.flags.writeable
+    assert not shared.photo.flags.writeable and not shared.grey.flags.writeable
 
 
 @pytest.mark.parametrize("h,w", [(224, 224), (256, 200), (161, 100), (1, 200), (200, 3), (170, 319)])
@@ -111,6 +111,23 @@ def test_the_enlarged_input_is_pils_bicubic_within_a_level_or_two(h, w, content)
     diff = np.abs(ours.astype(np.int16) - pil)
     assert diff.max() <= 2
     assert (diff > 0).mean() < 0.015
+
+
+@pytest.mark.parametrize("box", [(16.0, 16.0, 224.0, 224.0), (30.5, 10.25, 200.0, 180.0), (-10.0, -5.0, 300.0, 120.0),
+                                 (300.0, 300.0, 10.0, 10.0)])
+@pytest.mark.parametrize("signed,flat", [(False, False), (True, False), (False, True)])
+def test_the_map_panel_is_overlays_picture(box, signed, flat):
+    """The panel drawn in place (dimmed frame, then the box) is ``overlay`` of the grey input."""
+    photo, style = _photo(256), Style(overlay="blend")
+    amap = _maps()["ig" if signed else "gradcam"]
+    canvas = panel_pixels(photo, amap, box, signed=signed, title="t", flat=flat, style=style)
+    d = prepare(photo, box, style)
+    h, w = d.grey.shape
+    fs = int(np.clip(round(w / 22), 14, 22))
+    pad, top = max(8, fs // 2), canvas.shape[0] - max(h, 5 * fs) - max(8, fs // 2)
+    scale = None if flat else choose_scale(amap, signed, style.cmap)
+    want = heatmap.overlay(d.grey, None if flat else amap, d.box, scale)
+    np.testing.assert_array_equal(canvas[top:top + h, pad:pad + w], want)
 
 
 def test_the_image_modality_keeps_one_input_for_its_maps(monkeypatch):

@@ -318,21 +318,18 @@ class Display:
     Attributes:
         photo: (h, w, 3) uint8, the input at display size.
         grey: (h, w) uint8, its light grey copy (``grey``): a map's colours go over it.
-        bare: (h, w, 3) uint8, the map's panel without colours: ``grey`` inside the box,
-            dimmed outside.
         box: (left, top, width, height) of the model input in ``photo``'s pixels.
         factor: The display size over the input's own.
     """
 
     photo: np.ndarray
     grey: np.ndarray
-    bare: np.ndarray
     box: tuple[float, float, float, float]
     factor: float
 
 
 def prepare(original: np.ndarray, box: tuple[float, float, float, float], style: Style = Style()) -> Display:
-    """``original`` ((h, w, 3) uint8) at display size, with its grey copies: what every picture of
+    """``original`` ((h, w, 3) uint8) at display size, with its grey copy: what every picture of
     that input starts from. Make it once per input and hand it to each of its maps'
     ``panel_pixels``: enlarging a 224² photo to 320 px is 0.34 ms (``enlarge_bicubic``)."""
     h, w = original.shape[:2]
@@ -348,10 +345,9 @@ def prepare(original: np.ndarray, box: tuple[float, float, float, float], style:
             original = np.asarray(Image.fromarray(original).resize(size, resample, reducing_gap=1.0 if f < 1 else None))
         box = tuple(v * f for v in box)
     g = grey(original)
-    bare = overlay(g, None, box, None)
-    for a in (original, g, bare):
+    for a in (original, g):
         a.flags.writeable = False  # shared by an input's pictures (and by writer threads)
-    return Display(original, g, bare, box, f)
+    return Display(original, g, box, f)
 
 
 def enlarge_bicubic(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -440,10 +436,19 @@ def panel_pixels(original: np.ndarray, amap: np.ndarray, box: tuple[float, float
         canvas[header:header + h, x:x + w] = d.photo
         x += w + pad
     mapped = canvas[header:header + h, x:x + w]
-    mapped[:] = d.bare
     rows_in, cols_in = _inside_slices(d.box, (h, w))
-    if scale is not None and rows_in.stop > rows_in.start and cols_in.stop > cols_in.start:
-        mapped[rows_in, cols_in] = _coloured_grey(d.grey[rows_in, cols_in], amap, d.box, rows_in, cols_in, scale, 0.5)
+    # The panel's pixels are written once: the dimmed frame, then the box (as ``overlay`` does;
+    # copying a prepared bare panel first and then overwriting its box cost 0.25 ms at 320²).
+    r0, r1 = rows_in.start, max(rows_in.start, rows_in.stop)
+    c0, c1 = cols_in.start, max(cols_in.start, cols_in.stop)
+    for frame in (np.s_[:r0], np.s_[r1:], np.s_[r0:r1, :c0], np.s_[r0:r1, c1:]):
+        mapped[frame] = _DIM3.take(d.grey[frame], axis=0)
+    if r1 > r0 and c1 > c0:
+        inner = d.grey[r0:r1, c0:c1]
+        if scale is not None:
+            mapped[r0:r1, c0:c1] = _coloured_grey(inner, amap, d.box, rows_in, cols_in, scale, 0.5)
+        else:
+            mapped[r0:r1, c0:c1] = inner[..., None]
     if peak_xy is not None and not flat:
         _mark_pixels(mapped, peak_xy, max(5, min(w, h) // 30))
     x += w + pad
