@@ -124,3 +124,32 @@ def test_perturbed_scores_through_the_copy_are_the_models(monkeypatch, precision
         torch.testing.assert_close(fast, plain, rtol=1e-4, atol=1e-6)
     else:
         assert torch.corrcoef(torch.stack([fast, plain]))[0, 1] > 0.99
+
+
+class _KeepsActivation(nn.Module):
+    """Keeps a non-leaf tensor as an attribute after a forward with gradients: deepcopy refuses it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.bn, self.head = nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.Linear(4, 2)
+
+    def forward(self, x):
+        self.kept = self.bn(self.conv(x))
+        return self.head(self.kept.mean((2, 3)))
+
+
+def test_models_that_cannot_or_must_not_be_folded_run_as_they_are():
+    x = torch.randn(2, 3, 8, 8)
+    weight_normed = nn.Sequential(torch.nn.utils.parametrizations.weight_norm(nn.Conv2d(3, 4, 3)),
+                                  _trained_like(nn.Sequential(nn.BatchNorm2d(4)))[0]).eval()
+    copy = forward_copy(weight_normed, "fp32")
+    assert copy is None or isinstance(copy[1], nn.BatchNorm2d)  # the parametrized conv keeps its norm
+    with torch.no_grad(), fold.forward_only(weight_normed, torch.device("cpu")) as m:
+        torch.testing.assert_close(m(x), weight_normed(x))
+    half_trained = _trained_like(torchvision.models.resnet18(weights=None, num_classes=3))
+    half_trained.layer1[0].bn1.train()
+    assert forward_copy(half_trained, "fp32") is None  # a norm in training mode uses the batch's statistics
+    keeps = _KeepsActivation().eval()
+    keeps(x).sum().backward()
+    with fold.forward_only(keeps, torch.device("cpu")) as m:
+        assert m is keeps

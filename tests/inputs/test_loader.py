@@ -4,6 +4,7 @@ buffer; the items get their rows and arrays back)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -59,3 +60,27 @@ def test_a_worker_sends_a_batch_in_one_shared_buffer(tmp_path):
     for it in batch.items:
         start = it.original.__array_interface__["data"][0]
         assert base <= start < base + it.tensor.untyped_storage().nbytes()  # inside the same buffer
+
+
+@dataclass(frozen=True)
+class _Frozen:
+    index: int
+    pixels: np.ndarray
+    masked: np.ndarray
+
+
+def _frozen_decode(index, file, data):
+    rng = np.random.default_rng(index)
+    pixels = rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)
+    return _Frozen(index, pixels, np.ma.masked_less(pixels.astype(np.float32), 128))
+
+
+def test_frozen_items_and_array_subclasses_come_back_whole(tmp_path):
+    """A frozen dataclass's arrays are moved as well; a masked array is pickled as it is (mask kept)."""
+    files = _inputs(tmp_path)
+    items = [it for b in iter_batches(files, _frozen_decode, 3, 1) for it in b.items]
+    assert len(items) == len(files)
+    for it in items:
+        want = _frozen_decode(it.index, None, None)
+        assert np.array_equal(it.pixels, want.pixels)
+        assert isinstance(it.masked, np.ma.MaskedArray) and np.array_equal(it.masked.mask, want.masked.mask)

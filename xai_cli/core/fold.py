@@ -29,6 +29,7 @@ from contextlib import contextmanager
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from xai_cli.core.precision import active_arithmetic, autocast_model
@@ -55,28 +56,33 @@ def forward_only(model: nn.Module, device: torch.device) -> Iterator[nn.Module]:
 
 def forward_copy(model: nn.Module, arithmetic: str) -> nn.Module | None:
     """The model's forward-only copy for ``arithmetic`` ("fp32" or a bf16 one), made once and
-    kept while the model's parameters are unchanged; None where there is nothing to fold (or
-    the model is in training mode, or fx cannot trace it): use ``model`` itself then.
+    kept while the model's parameters are unchanged; None where there is nothing to fold, or
+    the model (any of its layers) is in training mode, or it cannot be copied or traced: use
+    ``model`` itself then.
 
     The copy carries none of the model's hooks or wrappers: run it under
     ``precision.autocast_model`` for bf16 like the model. Only under "bf16" (classifier head
-    in fp32, every other layer under autocast) are its convolutions' weights stored in bf16.
+    in fp32, every other layer under autocast) are its convolutions' weights stored in bf16;
+    "fp32" and "bf16-hires-fp32" share one float32 copy. A parameter changed in place through
+    ``.data`` (not by ``load_state_dict`` or an optimiser) is not noticed.
     """
-    if model.training or not any(isinstance(m, _NORMS) for m in model.modules()):
+    if not any(isinstance(m, _NORMS) for m in model.modules()) or any(m.training for m in model.modules()):
         return None  # (checked before any copy: a transformer without BatchNorm is never copied)
     key = _fingerprint(model)
     held = _COPIES.get(model)
     if held is None or held[0] != key:
         held = (key, {})
         _COPIES[model] = held
-    copies = held[1]
-    if arithmetic not in copies:
-        base = copies.get("fp32", False) if arithmetic != "fp32" else False
-        if base is False:
-            base = _folded(model)
-            copies["fp32"] = base
-        copies[arithmetic] = base if base is None or arithmetic != "bf16" else _bf16_convs(base)
-    return copies[arithmetic]
+    copies, kind = held[1], "bf16" if arithmetic == "bf16" else "fp32"
+    if kind not in copies:
+        try:
+            folded = _folded(model)
+        except Exception:  # noqa: BLE001 - a model deepcopy or fusion refuses (a non-leaf tensor kept
+            folded = None  # as an attribute, an unusual conv): evaluated as it is, as before folding
+        if folded is not None and kind == "bf16":
+            _bf16_convs(folded)
+        copies[kind] = folded
+    return copies[kind]
 
 
 def _fingerprint(model: nn.Module) -> tuple:
@@ -116,8 +122,8 @@ def _conv_norm_pairs(model: nn.Module) -> list[tuple[str, str]]:
         if not isinstance(norm, _NORMS) or not norm.track_running_stats or norm.running_var is None:
             continue
         source = node.args[0] if len(node.args) == 1 and not node.kwargs else None
-        if (isinstance(source, torch.fx.Node) and source.op == "call_module" and len(source.users) == 1
-                and isinstance(modules.get(source.target), _CONVS)
+        conv = modules.get(source.target) if isinstance(source, torch.fx.Node) and source.op == "call_module" else None
+        if (isinstance(conv, _CONVS) and not parametrize.is_parametrized(conv) and len(source.users) == 1
                 and calls[source.target] == 1 and calls[node.target] == 1):
             pairs.append((source.target, node.target))
     return pairs
@@ -137,14 +143,13 @@ def _bare_copy(model: nn.Module) -> nn.Module:
     return clone
 
 
-def _bf16_convs(model: nn.Module) -> nn.Module:
-    clone = copy.deepcopy(model)
-    for m in clone.modules():
+def _bf16_convs(model: nn.Module) -> None:
+    """Store the convolutions' weights in bf16 (channels-last for 2-D ones), in place."""
+    for m in model.modules():
         if isinstance(m, _CONVS):
             m.to(torch.bfloat16)
             if isinstance(m, nn.Conv2d):
                 m.to(memory_format=torch.channels_last)
-    return clone
 
 
 def _replace(root: nn.Module, name: str, module: nn.Module) -> None:

@@ -104,8 +104,10 @@ def _share(batch: Batch) -> None:
     if batch.rows is not None and batch.rows.device.type == "cpu":
         values.append((None, "rows", batch.rows))
     for k, it in enumerate(batch.items):
-        for name, value in vars(it).items():
-            if isinstance(value, np.ndarray) and value.nbytes >= _MIN_ARRAY and value.dtype != object:
+        for name, value in getattr(it, "__dict__", {}).items():
+            # plain arrays only: a subclass (a masked array) or structured dtype would not come back whole
+            if type(value) is np.ndarray and value.nbytes >= _MIN_ARRAY and not value.dtype.hasobject \
+                    and value.dtype.fields is None:
                 values.append((k, name, value))
     if not values:
         return
@@ -123,8 +125,8 @@ def _share(batch: Batch) -> None:
             batch.rows = None
         else:
             flat[at:at + v.nbytes] = np.ascontiguousarray(v).reshape(-1).view(np.uint8)
-            layout.append((k, name, "array", v.dtype.str, v.shape, at))
-            setattr(batch.items[k], name, None)
+            layout.append((k, name, "array", v.dtype, v.shape, at))
+            object.__setattr__(batch.items[k], name, None)  # (a frozen dataclass too)
     batch.shared, batch.layout = shared, layout
 
 
@@ -134,11 +136,11 @@ def _unpacked(batch: Batch) -> Batch:
     if batch.shared is not None:
         flat = batch.shared.numpy()
         for k, name, kind, dtype, shape, at in batch.layout:
-            size = int(np.prod(shape)) * (dtype.itemsize if kind == "tensor" else np.dtype(dtype).itemsize)
+            size = int(np.prod(shape)) * dtype.itemsize
             if kind == "tensor":
                 batch.rows = batch.shared[at:at + size].view(dtype).view(shape)
             else:
-                setattr(batch.items[k], name, flat[at:at + size].view(dtype).reshape(shape))
+                object.__setattr__(batch.items[k], name, flat[at:at + size].view(dtype).reshape(shape))
         batch.shared = batch.layout = None
     if batch.rows is not None:
         for i, it in enumerate(batch.items):
