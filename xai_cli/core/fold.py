@@ -2,7 +2,8 @@
 that feeds it, and under bf16 the convolutions' weights stored in bf16 once.
 
 The methods that only read the model's outputs, hundreds of forward passes per input (LIME,
-KernelSHAP, occlusion, RISE, Score-CAM's channel scores), run that copy (``forward_only``);
+KernelSHAP, occlusion, RISE, Score-CAM's channel scores), and the audit's metrics that do
+(deletion, insertion, ROAD, AOPC) run that copy (``forward_only``);
 every other use of the model (gradients, hooks on named layers, activations, the randomisation
 test) keeps the model as loaded. An inference-mode BatchNorm is an affine map of its input, so
 folding it into the convolution before it gives the same function, computed once per channel

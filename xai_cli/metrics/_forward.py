@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from xai_cli.core.fold import forward_only
+
 DEFAULT_CHUNK = 64
 """Rows per forward pass by default (``perturbations_per_eval``). demo-digits' forward costs
 1.35 ms/row at 64 rows and 1.73 at 256 (fp32, 2 threads, quiet 2-core AMX box); on one thread at
@@ -23,10 +25,13 @@ def _softmax_chunks(model: nn.Module, n_rows: int, build: Callable[[int, int], t
     returns ``(model args, extra)``."""
     if chunk < 1:
         raise ValueError(f"perturbations_per_eval must be at least 1, got {chunk}")
-    for start in range(0, n_rows, chunk):
-        stop = min(start + chunk, n_rows)
-        args, extra = build(start, stop)
-        yield start, stop, model(*args).float().softmax(dim=1), extra
+    device = next(model.parameters(), torch.empty(0)).device
+    # BatchNorms folded (core/fold.py): resnet18 224², fp32, 1 thread, 64 rows in chunks of 16: 1.06x
+    with forward_only(model, device) as run:
+        for start in range(0, n_rows, chunk):
+            stop = min(start + chunk, n_rows)
+            args, extra = build(start, stop)
+            yield start, stop, run(*args).float().softmax(dim=1), extra
 
 
 def target_probabilities(model: nn.Module, n_rows: int, build: Callable[[int, int], tuple[tuple, torch.Tensor]],
