@@ -174,33 +174,25 @@ def perturbed_scores(model: nn.Module, inputs: torch.Tensor, fill: torch.Tensor,
                                        torch.tensor(offsets, device=inputs.device).diff())  # (R,)
     layout = batch_layout(model, inputs)
     with forward_only(model, inputs.device) as fast:  # BatchNorms folded (fp32 1.11x, bf16 1.06x: core/fold.py)
-        return _scores(fast, inputs, fill, segments, masks, offsets, targets, output, rows_per_eval, layout, scores,
-                       per_item, row_item)
-
-
-def _scores(model, inputs, fill, segments, masks, offsets, targets, output, rows_per_eval, layout, scores, per_item,
-            row_item) -> torch.Tensor:
-    """``perturbed_scores``' loop over forward passes, with the model to run."""
-    total = offsets[-1]
-    for start in range(0, total, rows_per_eval):
-        cancel.check()  # a stop takes one chunk, not a whole batch
-        stop = min(start + rows_per_eval, total)
-        batch = torch.empty((stop - start,) + inputs.shape[1:], dtype=inputs.dtype, device=inputs.device,
-                            memory_format=layout)  # (B, C, H, W)
-        # A chunk spans a few items: loop over those, never over rows.
-        for i in range(bisect.bisect_right(offsets, start) - 1, bisect.bisect_left(offsets, stop)):
-            lo, hi = max(offsets[i], start), min(offsets[i + 1], stop)
-            ids = segments[i].view(1, -1).expand(hi - lo, -1)  # (b, HW), a view: no copy per row
-            # One gather over the segment-id map: 100 ms per 256 rows of 224x224 on the dev box's
-            # CPU, against 157 ms for the advanced index masks[:, segments[i]].
-            keep = masks[lo:hi].gather(1, ids).view(hi - lo, 1, *segments.shape[1:])  # (b, 1, H, W)
-            torch.where(keep, inputs[i], fill[i], out=batch[lo - start:hi - start])
-        logits = model(batch).float()  # (B, classes)
-        if start == 0:
-            check_targets(targets, logits.shape[1])
-        if output == "probability":
-            logits = logits.softmax(dim=1)
-        scores[start:stop] = logits.gather(1, per_item[row_item[start:stop]]).double()
+        for start in range(0, total, rows_per_eval):
+            cancel.check()  # a stop takes one chunk, not a whole batch
+            stop = min(start + rows_per_eval, total)
+            batch = torch.empty((stop - start,) + inputs.shape[1:], dtype=inputs.dtype, device=inputs.device,
+                                memory_format=layout)  # (B, C, H, W)
+            # A chunk spans a few items: loop over those, never over rows.
+            for i in range(bisect.bisect_right(offsets, start) - 1, bisect.bisect_left(offsets, stop)):
+                lo, hi = max(offsets[i], start), min(offsets[i + 1], stop)
+                ids = segments[i].view(1, -1).expand(hi - lo, -1)  # (b, HW), a view: no copy per row
+                # One gather over the segment-id map: 100 ms per 256 rows of 224x224 on the dev box's
+                # CPU, against 157 ms for the advanced index masks[:, segments[i]].
+                keep = masks[lo:hi].gather(1, ids).view(hi - lo, 1, *segments.shape[1:])  # (b, 1, H, W)
+                torch.where(keep, inputs[i], fill[i], out=batch[lo - start:hi - start])
+            logits = fast(batch).float()  # (B, classes)
+            if start == 0:
+                check_targets(targets, logits.shape[1])
+            if output == "probability":
+                logits = logits.softmax(dim=1)
+            scores[start:stop] = logits.gather(1, per_item[row_item[start:stop]]).double()
     return scores if targets.dim() == 2 else scores[:, 0]
 
 
