@@ -52,6 +52,60 @@ def test_a_cached_line_is_the_freshly_drawn_one():
     assert not fresh[0][0].flags.writeable  # shared between threads: nobody may draw into it
 
 
+def _lines_ending_in_numbers() -> list[str]:
+    """Titles over ImageNet's class names, colour-bar labels, every pair of a number's
+    characters, random numbers' tails and IG's completeness line."""
+    import random
+
+    import torchvision
+
+    rng, tail = random.Random(0), sorted(fonts._TAIL)
+    classes = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.meta["categories"]  # (in the wheel, no download)
+    lines = [f"gradcam · explains '{c}' ({rng.random():.1%})" for c in classes[::4]]
+    lines += [heatmap._fmt(v) for v in np.random.default_rng(0).normal(0, 10.0 ** np.arange(-9, 9).repeat(8))]
+    lines += ["≥" + heatmap._fmt(v) for v in (0.5, 123.4, -2e-7)] + ["≤−0.25", "0", "7' (100.0%)"]
+    lines += [a + b for a in tail for b in tail if (a + b).strip() and any(c.isdigit() for c in a + b)]
+    lines += ["x" + "".join(rng.choice(tail) for _ in range(rng.randint(1, 9))) + "7" for _ in range(100)]
+    lines += [f"completeness error {rng.random():.2%}" for _ in range(10)]
+    return lines
+
+
+@pytest.mark.parametrize("size,bold", [(12, False), (16, False), (19, False), (14, True), (17, True), (22, True)])
+def test_a_line_ending_in_a_number_is_composed_as_pillow_draws_it(size, bold):
+    """The stem's mask and each digit's glyph, placed at Pillow's rounded pen: every pixel Pillow's."""
+    fonts.clear_caches()
+    lines = _lines_ending_in_numbers()
+    composed = [t for t in lines if fonts._composed(t, size, bold) is not None]
+    assert len(composed) == len(lines)  # DejaVu kerns no pair of these characters: every line takes the fast path
+    ref = Image.new("RGB", (1100, 40 * 40), "white")
+    ours = np.full((ref.height, ref.width, 3), 255, np.uint8)
+    draw = ImageDraw.Draw(ref)
+    for start in range(0, len(lines), 80):  # 80 lines per canvas, two columns
+        ref.paste("white", (0, 0, *ref.size))
+        ours[:] = 255
+        for i, text in enumerate(lines[start:start + 80]):
+            xy = (3 + 550 * (i % 2), 2 + 40 * (i // 2))
+            draw.text(xy, text, fill=(0, 0, 0), font=fonts.font(size, bold))
+            fonts.draw_line(ours, xy, text, size, bold, (0, 0, 0))
+        np.testing.assert_array_equal(ours, np.asarray(ref), err_msg=f"lines {start}..{start + 80}")
+
+
+def test_a_line_that_cannot_be_composed_exactly_goes_to_freetype(monkeypatch):
+    """Right-to-left stems, letters after the number, no number, or a kerned pair: drawn by Pillow."""
+    fonts.clear_caches()
+    for text in ["שלום 12.5%", "قطة (93.1%)", "rank 2 of 5", "the model's top prediction"]:
+        assert fonts._composed(text, 15, False) is None
+        ref = Image.new("RGB", (300, 30), "white")
+        ImageDraw.Draw(ref).text((5, 5), text, fill=(0, 0, 0), font=fonts.font(15))
+        ours = np.full((30, 300, 3), 255, np.uint8)
+        fonts.draw_line(ours, (5, 5), text, 15, False, (0, 0, 0))
+        np.testing.assert_array_equal(ours, np.asarray(ref))
+    assert fonts._composed("explains 'cat' (12.5%)", 15, False) is not None
+    kerned = fonts._advance64.__wrapped__
+    monkeypatch.setattr(fonts, "_advance64", lambda t, size, bold: kerned(t, size, bold) + (t == "(1"))
+    assert fonts._composed("explains 'cat' (12.5%)", 15, False) is None
+
+
 @pytest.mark.parametrize("scale", [Scale(0.0, 2.0, "turbo", False), Scale(-1.5, 1.5, "rdbu_r", True),
                                    Scale(-3e-5, 3e-5, "rdbu_r", False)])
 def test_the_numpy_colour_bar_is_the_pil_one(scale):
