@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
+from xai_cli.core.priority import lower_this_thread
 from xai_cli.inputs.discover import InputFile
 from xai_cli.inputs.read import Failure, Skipped, read_input
 
@@ -180,6 +181,12 @@ def die_with_parent(parent_pid: int, _worker_id: int = 0) -> None:
         pass
 
 
+def _decode_worker(parent_pid: int, worker_id: int) -> None:
+    """A decode worker's start: it dies with the run and yields the CPU to the model's thread."""
+    die_with_parent(parent_pid, worker_id)
+    lower_this_thread()
+
+
 def default_workers() -> int:
     """Decode workers: one per spare core, at most 8 (decode rarely needs more to feed a GPU)."""
     return max(0, min(8, (os.cpu_count() or 1) - 1))
@@ -193,7 +200,7 @@ def iter_batches(files: list[InputFile], decode: Callable, batch_size: int, work
     loader = DataLoader(
         _Inputs(files, decode, resume, indices), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=_collate, prefetch_factor=4 if workers else None,
-        worker_init_fn=partial(die_with_parent, os.getpid()) if workers else None,
+        worker_init_fn=partial(_decode_worker, os.getpid()) if workers else None,
     )
     for batch in loader:
         yield _unpacked(batch)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from xai_cli.core.priority import lower_this_thread
 from xai_cli.sinks.files import atomic
 
 MANIFEST = "manifest.jsonl"
@@ -31,7 +32,8 @@ class Writer:
 
     def __init__(self, root: Path, threads: int, max_pending: int = 256, manifest: str = MANIFEST) -> None:
         self.root = root
-        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="xai-writer")
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="xai-writer",
+                                        initializer=lower_this_thread)  # the model's thread goes first
         self._pending: deque[Future] = deque()
         self._max_pending = max_pending
         root.mkdir(parents=True, exist_ok=True)
