@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
-from xai_cli.core.priority import lower_this_thread
+from xai_cli.core.priority import lower_this_process
 from xai_cli.inputs.discover import InputFile
 from xai_cli.inputs.read import Failure, Skipped, read_input
 
@@ -184,7 +184,7 @@ def die_with_parent(parent_pid: int, _worker_id: int = 0) -> None:
 def _decode_worker(parent_pid: int, worker_id: int) -> None:
     """A decode worker's start: it dies with the run and yields the CPU to the model's thread."""
     die_with_parent(parent_pid, worker_id)
-    lower_this_thread()
+    lower_this_process()
 
 
 def default_workers() -> int:

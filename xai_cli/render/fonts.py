@@ -58,7 +58,8 @@ def _freetype(text: str, size: int, bold: bool) -> tuple[np.ndarray, int, int]:
 # renders each glyph twice), the composition 0.03 (thread CPU, AMD EPYC). Exact because Pillow
 # renders each glyph at the origin and places it at the pen position rounded to a whole pixel
 # (``font_render``: PIXEL(x) + bitmap_left, x the sum of the layout's 26.6 advances), blending
-# overlapping glyphs with its own rule (``_over``); the tail's characters are ones HarfBuzz
+# overlapping glyphs with its own rule (``_over``: Pillow 10.2 on; 10.1 kept the larger value, hence
+# pyproject's pillow>=10.2); the tail's characters are ones HarfBuzz
 # shapes one by one (no ligatures, no context), and a kerned pair sends the line to FreeType.
 # tests/render/test_panel_pixels.py compares tens of thousands of lines with Pillow's drawing.
 _TAIL = frozenset("0123456789.,%()−-+eE≥≤' ")
@@ -110,13 +111,19 @@ def _simple_stem(stem: str) -> bool:
 @functools.lru_cache(maxsize=512)
 def _stem(stem: str, size: int, bold: bool) -> tuple[np.ndarray, int, int, int]:
     """A line's text before its number, drawn by FreeType: (mask, dx, dy, its advance in 1/64 px)."""
-    return (*_freetype(stem, size, bold), _advance64(stem, size, bold))
+    return _shared(*_freetype(stem, size, bold), _advance64(stem, size, bold))
 
 
 @functools.lru_cache(maxsize=1024)
 def _glyph(ch: str, size: int, bold: bool) -> tuple[np.ndarray, int, int, int]:
     """One character drawn by FreeType: (mask, dx, dy, its advance in 1/64 px)."""
-    return (*_freetype(ch, size, bold), _advance64(ch, size, bold))
+    return _shared(*_freetype(ch, size, bold), _advance64(ch, size, bold))
+
+
+def _shared(mask: np.ndarray, *rest: int) -> tuple:
+    """A cached mask, read-only: every thread's lines are composed from it."""
+    mask.flags.writeable = False
+    return (mask, *rest)
 
 
 @functools.lru_cache(maxsize=4096)
