@@ -19,6 +19,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
+from xai_cli.methods._gradients import batch_layout
 from xai_cli.methods._vit import model_logits
 from xai_cli.methods.base import Explanation, Method, Predicted
 from xai_cli.models.layers import find_spatial_layer, get_layer, patch_size, token_grid, tokens_to_grid
@@ -78,9 +79,13 @@ class CamMethod(LayerMethod):
         the engine's Grad-CAM time.
         """
         name = self.layer_name(inputs)
+        # In the model's fastest layout (``batch_layout``: channels_last for a conv net on the CPU):
+        # resnet18 224² Grad-CAM at fp32, 1 thread, 40.0 -> 34.5 ms per input (oneDNN's max-pool
+        # alone took 53 ms per batch of 8 in NCHW, 3.3 in channels_last); maps r 0.9999995.
+        x = inputs.detach().contiguous(memory_format=batch_layout(self.model, inputs))
         with _captured(get_layer(self.model, name)) as store, torch.set_grad_enabled(self.uses_gradients):
             t = time.perf_counter()
-            logits = model_logits(self.model(inputs.detach()))  # (N, classes)
+            logits = model_logits(self.model(x))  # (N, classes)
             probs = torch.softmax(logits.detach().float(), dim=1)
             forward_seconds = time.perf_counter() - t
             targets = pick(probs).to(logits.device)  # (N, K)

@@ -144,9 +144,13 @@ class Method(ABC):
         return seeds if seeds is not None else [0] * inputs.shape[0]
 
     def predict(self, inputs) -> torch.Tensor:
-        """(N, classes) softmax probabilities of the model on ``inputs`` (no gradients)."""
+        """(N, classes) softmax probabilities of the model on ``inputs`` (no gradients), a batch of
+        images in the model's fastest layout (``batch_layout``)."""
+        from xai_cli.methods._gradients import batch_layout
         from xai_cli.methods._vit import model_logits
 
+        if isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
+            inputs = inputs.contiguous(memory_format=batch_layout(self.model, inputs))
         with torch.no_grad():
             return torch.softmax(model_logits(self.model(inputs)).float(), dim=1)
 
