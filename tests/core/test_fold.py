@@ -151,5 +151,28 @@ def test_models_that_cannot_or_must_not_be_folded_run_as_they_are():
     assert forward_copy(half_trained, "fp32") is None  # a norm in training mode uses the batch's statistics
     keeps = _KeepsActivation().eval()
     keeps(x).sum().backward()
-    with fold.forward_only(keeps, torch.device("cpu")) as m:
-        assert m is keeps
+    assert forward_copy(keeps, "fp32") is None
+    with torch.no_grad(), fold.forward_only(keeps, torch.device("cpu")) as m:
+        torch.testing.assert_close(m(x), keeps(x))  # the model itself (its batches channels_last)
+
+
+def test_forward_only_gives_a_conv_net_its_images_channels_last_on_the_cpu():
+    """Occlusion's, RISE's and the audit's NCHW batches reach the model channels_last; other
+    arguments, and a model without convolutions, are passed as they are."""
+    seen = []
+
+    class Probe(nn.Module):
+        def __init__(self, conv: bool):
+            super().__init__()
+            self.layer = nn.Conv2d(3, 2, 1) if conv else nn.Identity()
+
+        def forward(self, x, extra=None):
+            seen.append((x.is_contiguous(memory_format=torch.channels_last), x.is_contiguous(),
+                         None if extra is None else extra.is_contiguous()))
+            return x.flatten(1)
+
+    x, extra = torch.randn(2, 3, 5, 5), torch.randn(2, 3)
+    for conv, device in [(True, "cpu"), (False, "cpu")]:
+        with torch.no_grad(), fold.forward_only(Probe(conv).eval(), torch.device(device)) as m:
+            m(x, extra)
+    assert seen == [(True, False, True), (False, True, True)]
