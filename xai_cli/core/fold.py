@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from xai_cli.core.precision import active_arithmetic, autocast_model
+from xai_cli.core.precision import active_arithmetic, autocast_model, channels_last_on
 
 _CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
@@ -50,8 +50,7 @@ def forward_only(model: nn.Module, device: torch.device) -> Iterator[Callable[..
     arithmetic = active_arithmetic(model)
     fast = forward_copy(model, arithmetic)
     target = model if fast is None else fast
-    call = _channels_last(target) if device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules()) \
-        else target
+    call = _channels_last(target) if channels_last_on(model, device) else target
     if fast is None:
         yield call
         return

@@ -25,6 +25,7 @@ from contextlib import AbstractContextManager, nullcontext
 import torch
 from torch import nn
 from xai_cli import cancel
+from xai_cli.core.precision import channels_last_on
 from xai_cli.methods._vit import model_logits
 from xai_cli.methods.base import Explanation, Method, Predicted
 
@@ -166,7 +167,7 @@ def batch_layout(model: nn.Module, inputs: torch.Tensor) -> torch.memory_format:
         return torch.contiguous_format
     if inputs.is_contiguous(memory_format=torch.channels_last) and not inputs.is_contiguous():
         return torch.channels_last
-    if inputs.device.type == "cpu" and any(isinstance(m, nn.Conv2d) for m in model.modules()):
+    if channels_last_on(model, inputs.device):
         return torch.channels_last
     return torch.contiguous_format
 
